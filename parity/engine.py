@@ -1,0 +1,75 @@
+"""The Docker engine and compose CLI as parity sees them: client, compose argv, images, gateway."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+from typing import Any
+
+import docker
+import docker.errors
+
+from parity.errors import MissingDependencyError
+
+HOST_GATEWAY_NAME = "host.docker.internal"
+
+
+def client() -> Any:
+    """A Docker SDK client for DOCKER_HOST / the current context, with the API version negotiated."""
+    try:
+        engine = docker.from_env(version="auto", timeout=120)
+        engine.ping()
+    except docker.errors.DockerException as exc:
+        raise MissingDependencyError(
+            f"Docker engine not reachable ({_short(exc)}); start it (scripts/provision, or "
+            "`setsid dockerd &`) or point DOCKER_HOST at a running engine"
+        ) from None
+    return engine
+
+
+@functools.cache
+def compose_command() -> tuple[str, ...]:
+    """argv prefix of the compose CLI: the v2 plugin, else the legacy docker-compose binary."""
+    if shutil.which("docker"):
+        probe = subprocess.run(
+            ["docker", "compose", "version", "--short"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+        if probe.returncode == 0:
+            return ("docker", "compose")
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        return (legacy,)
+    raise MissingDependencyError(
+        "docker compose not found; install the compose v2 plugin (scripts/provision does) "
+        "or the legacy docker-compose"
+    )
+
+
+def compose_version() -> str:
+    argv = [*compose_command(), "version", "--short"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    return done.stdout.strip() or "unknown"
+
+
+def image_present(engine: Any, reference: str) -> bool:
+    try:
+        engine.images.get(reference)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def bridge_gateway(engine: Any) -> str:
+    """The default bridge's gateway address, which `host-gateway` maps to (172.17.0.1 usually)."""
+    bridge = engine.networks.get("bridge")
+    for config in bridge.attrs.get("IPAM", {}).get("Config") or []:
+        if config.get("Gateway"):
+            return str(config["Gateway"])
+    raise MissingDependencyError("the Docker bridge network has no gateway; is dockerd running with --bridge=none?")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]

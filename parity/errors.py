@@ -1,0 +1,88 @@
+"""Errors parity raises, each with a one-line message that says what, where and how to fix.
+
+    ParityError                       base: caught by the CLI and the plugin, printed as one line
+    ├── ParityConfigError             [tool.parity] is missing, malformed or names missing files
+    ├── MissingDependencyError        a machine part is absent: Docker engine, compose, Postgres, image
+    ├── CommandError                  a subprocess failed: carries argv, exit code, output tail
+    ├── StartupError                  an environment failed to come up: names env, step, log tail
+    ├── ParityTimeoutError            a readiness wait ran out: names service, URL, seconds, logs
+    └── DatabaseRefusedError          refused to drop or write a database parity did not create
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class ParityError(Exception):
+    """Base of every error parity raises on purpose."""
+
+    exit_code = 1
+
+    def one_line(self) -> str:
+        return str(self).splitlines()[0] if str(self) else type(self).__name__
+
+
+class ParityConfigError(ParityError):
+    """A bad `[tool.parity]`: names the file, the key, the bad value and the fix."""
+
+    exit_code = 2
+
+    def __init__(self, file: str, key: str, problem: str, fix: str, value: object = None) -> None:
+        self.file = file
+        self.key = key
+        self.value = value
+        self.problem = problem
+        self.fix = fix
+        shown = f" = {value!r}" if value is not None else ""
+        super().__init__(f"{file}: {key}{shown}: {problem}; {fix}")
+
+
+class MissingDependencyError(ParityError):
+    """Something the machine must provide is absent (engine, compose, binaries, image)."""
+
+    exit_code = 3
+
+
+class CommandError(ParityError):
+    """A subprocess exited non-zero or timed out."""
+
+    def __init__(
+        self, argv: Sequence[str], returncode: int | None, output: str, what: str | None = None
+    ) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.output = output
+        status = "timed out" if returncode is None else f"exited {returncode}"
+        label = what or " ".join(self.argv[:3])
+        tail = "\n".join(output.rstrip().splitlines()[-20:])
+        super().__init__(f"{label} {status}: {tail.splitlines()[-1] if tail else 'no output'}"
+                         + (f"\n{tail}" if tail else ""))
+
+
+class StartupError(ParityError):
+    """An environment (local or stack) failed to come up at a named step."""
+
+    exit_code = 4
+
+    def __init__(self, environment: str, step: str, cause: str, log_tail: str = "") -> None:
+        self.environment = environment
+        self.step = step
+        self.cause = cause
+        self.log_tail = log_tail
+        message = f"{environment}: {step} failed: {cause}"
+        if log_tail:
+            message += "\n" + log_tail
+        super().__init__(message)
+
+
+class ParityTimeoutError(ParityError):
+    """A readiness wait gave up: names the service, what was probed, and how long."""
+
+    exit_code = 4
+
+
+class DatabaseRefusedError(ParityError):
+    """parity refuses to drop or write a database it did not create."""
+
+    exit_code = 5

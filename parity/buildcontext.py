@@ -1,0 +1,396 @@
+"""Which of an app's files enter its image, the build context parity writes, and its digest.
+
+Inside a git work tree the context is what `git ls-files -co --exclude-standard` lists
+(tracked, plus untracked files that are not ignored: the developer's current tree). Outside
+git it is the directory, minus VCS, virtualenv and cache directories. In both cases a
+`.dockerignore` at the project root applies as `docker build` would apply it, and files that
+look like secrets never enter, even when git tracks them.
+
+Python dependencies enter as a wheelhouse: `pip wheel` on the host, cached per requirements
+content and host Python, so the image build needs no network and a warm build no pip.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import re
+import shutil
+import sys
+import sysconfig
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from parity.errors import CommandError, StartupError
+from parity.proc import run
+
+SECRET_PATTERNS = (
+    ".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*", "id_ecdsa*",
+    "id_ed25519*", ".netrc", ".pypirc", ".htpasswd", "credentials*.json",
+)
+"""File names (any directory) that never enter a build context."""
+
+SKIPPED_DIRS = frozenset({
+    ".git", ".hg", ".svn", "__pycache__", ".tox", ".nox", ".mypy_cache", ".pytest_cache",
+    ".ruff_cache",
+})
+"""Directory names left out when the context is a plain directory (outside git)."""
+
+APP_DIR = "app"
+WHEELS_DIR = "wheels"
+
+
+@dataclass(frozen=True)
+class ContextFiles:
+    """The app files that enter the image: paths relative to `root`, POSIX separators."""
+
+    root: Path
+    files: tuple[str, ...]
+    secrets_left_out: tuple[str, ...]
+    source: Literal["git", "directory"]
+
+
+def is_secret(relative: str) -> bool:
+    parts = relative.split("/")
+    if ".git" in parts[:-1] or parts[-1] == ".git":
+        return True
+    return any(fnmatch.fnmatchcase(parts[-1], pattern) for pattern in SECRET_PATTERNS)
+
+
+class IgnoreRules:
+    """`.dockerignore` semantics: the last matching pattern wins, `!` re-includes, a pattern
+    that matches a directory matches everything below it, and `**` spans directories."""
+
+    def __init__(self, rules: Iterable[tuple[bool, re.Pattern[str]]] = ()) -> None:
+        self.rules = tuple(rules)
+
+    @classmethod
+    def parse(cls, text: str) -> IgnoreRules:
+        rules: list[tuple[bool, re.Pattern[str]]] = []
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            negate = line.startswith("!")
+            if negate:
+                line = line[1:].strip()
+            line = os.path.normpath(line).replace(os.sep, "/").lstrip("/")
+            if line in ("", "."):
+                continue
+            rules.append((negate, re.compile(_pattern_regex(line))))
+        return cls(rules)
+
+    @classmethod
+    def load(cls, directory: Path) -> IgnoreRules:
+        try:
+            return cls.parse((directory / ".dockerignore").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+
+    @property
+    def has_negations(self) -> bool:
+        return any(negate for negate, _ in self.rules)
+
+    def ignored(self, relative: str) -> bool:
+        parts = relative.split("/")
+        candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        result = False
+        for negate, regex in self.rules:
+            if any(regex.fullmatch(candidate) for candidate in candidates):
+                result = not negate
+        return result
+
+
+def _pattern_regex(pattern: str) -> str:
+    """Translate a Go filepath.Match pattern, plus Docker's `**`, into a regular expression."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif char == "[":
+            end = pattern.find("]", i + 2)
+            if end == -1:
+                out.append(re.escape(char))
+            else:
+                body = pattern[i + 1 : end].replace("\\", "\\\\")
+                if body[0] in "!^":
+                    body = "^" + body[1:]
+                out.append(f"[{body}]")
+                i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return "".join(out)
+
+
+def select_files(project_dir: Path) -> ContextFiles:
+    """The files of `project_dir` that enter the app image (see the module docstring)."""
+    root = project_dir.resolve()
+    listed = _git_files(root)
+    source: Literal["git", "directory"] = "git"
+    if not listed:
+        # Outside git, or a directory its enclosing repository ignores: git lists nothing.
+        source = "directory"
+        listed = list(_walk(root))
+    rules = IgnoreRules.load(root)
+    files: list[str] = []
+    secrets: list[str] = []
+    for relative in sorted(set(listed)):
+        if rules.ignored(relative):
+            continue
+        if is_secret(relative):
+            secrets.append(relative)
+            continue
+        path = root / relative
+        if path.is_symlink() or path.is_file():
+            files.append(relative)
+    return ContextFiles(root, tuple(files), tuple(secrets), source)
+
+
+def _git_files(root: Path) -> list[str]:
+    try:
+        done = run(["git", "-C", str(root), "ls-files", "-z", "-co", "--exclude-standard"],
+                   timeout=60, check=False, what="git ls-files")
+    except (OSError, UnicodeDecodeError, CommandError):
+        return []
+    if done.returncode != 0:
+        return []
+    listed: list[str] = []
+    for name in done.stdout.split("\0"):
+        if not name:
+            continue
+        path = root / name
+        if path.is_dir() and not path.is_symlink():
+            # A submodule is listed as one entry: take its files as a plain directory.
+            listed.extend(f"{name}/{inner}" for inner in _walk(path))
+        else:
+            listed.append(name)
+    return listed
+
+
+def _walk(root: Path) -> Iterator[str]:
+    rules = IgnoreRules.load(root)
+    prune = not rules.has_negations
+    for directory, dirnames, filenames in os.walk(root):
+        base = Path(directory).relative_to(root).as_posix()
+        prefix = "" if base == "." else base + "/"
+        kept = []
+        for name in sorted(dirnames):
+            path = Path(directory, name)
+            if name in SKIPPED_DIRS or (path / "pyvenv.cfg").exists():
+                continue
+            if path.is_symlink():
+                yield prefix + name
+                continue
+            if prune and rules.ignored(prefix + name):
+                continue
+            kept.append(name)
+        dirnames[:] = kept
+        for name in filenames:
+            if not name.endswith((".pyc", ".pyo")):
+                yield prefix + name
+
+
+def digest(
+    context: ContextFiles, generated: Mapping[str, str | bytes], facts: Mapping[str, str]
+) -> str:
+    """sha256 over every input of the images: app file contents and modes, the generated
+    Dockerfiles and configs, and `facts` (base image ids, wheelhouse key, recipe version)."""
+    h = hashlib.sha256()
+
+    def frame(kind: bytes, name: str, payload: bytes) -> None:
+        encoded = name.encode("utf-8", "surrogateescape")
+        h.update(b"%s %d %s %d\n" % (kind, len(encoded), encoded, len(payload)))
+        h.update(payload)
+
+    for key in sorted(facts):
+        frame(b"fact", key, facts[key].encode())
+    for name in sorted(generated):
+        content = generated[name]
+        frame(b"gen", name, content.encode() if isinstance(content, str) else content)
+    for relative in context.files:
+        path = context.root / relative
+        if path.is_symlink():
+            frame(b"link", relative, os.readlink(path).encode("utf-8", "surrogateescape"))
+            continue
+        executable = path.stat().st_mode & 0o111
+        frame(b"exec" if executable else b"file", relative, path.read_bytes())
+    return h.hexdigest()
+
+
+def write_context(
+    destination: Path,
+    context: ContextFiles,
+    generated: Mapping[str, str | bytes],
+    wheelhouse: Path | None,
+) -> None:
+    """Write the build context: `app/` (the app's files), `wheels/`, and the generated files."""
+    app = destination / APP_DIR
+    app.mkdir(parents=True, exist_ok=True)
+    for relative in context.files:
+        source = context.root / relative
+        target = app / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            target.symlink_to(os.readlink(source))
+        else:
+            shutil.copyfile(source, target)
+            shutil.copystat(source, target)
+    for name, content in generated.items():
+        (destination / name).write_bytes(content.encode() if isinstance(content, str) else content)
+    wheels = destination / WHEELS_DIR
+    wheels.mkdir(exist_ok=True)
+    if wheelhouse is not None:
+        for wheel in sorted(wheelhouse.glob("*.whl")):
+            try:
+                os.link(wheel, wheels / wheel.name)
+            except OSError:
+                shutil.copyfile(wheel, wheels / wheel.name)
+
+
+def tar_context(context_dir: Path, members: Iterable[str], output: Path) -> Path:
+    """Tar the named members of a written context, owned by root with normalized modes:
+    files 0644 (0755 if executable), directories 0755. COPY then gives the app user
+    read-only code whatever the umask and ownership on the host were."""
+
+    def normalize(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        if info.isdir():
+            info.mode = 0o755
+        elif info.isfile():
+            info.mode = 0o755 if info.mode & 0o111 else 0o644
+        return info
+
+    with tarfile.open(output, "w", format=tarfile.PAX_FORMAT) as tar:
+        for member in members:
+            tar.add(context_dir / member, arcname=member, recursive=True, filter=normalize)
+    return output
+
+
+# --- the wheelhouse ---------------------------------------------------------------------
+
+GUNICORN = "gunicorn"
+PIP_TIMEOUT = 1800
+_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
+_INCLUDE = re.compile(r"^(-r|--requirement|-c|--constraint)(?:\s+|=)(\S+)")
+
+
+def cache_root() -> Path:
+    """parity's cache: PARITY_CACHE_DIR, else $XDG_CACHE_HOME/parity, else ~/.cache/parity."""
+    configured = os.environ.get("PARITY_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "parity"
+
+
+def _requirement_files(requirements: Path) -> list[Path]:
+    """The requirements file and every file it includes with -r/-c, in order."""
+    found: list[Path] = []
+    pending = [requirements.resolve()]
+    while pending:
+        path = pending.pop(0)
+        if path in found or not path.is_file():
+            continue
+        found.append(path)
+        for line in _lines(path):
+            include = _INCLUDE.match(line)
+            if include:
+                pending.append((path.parent / include.group(2)).resolve())
+    return found
+
+
+def _lines(path: Path) -> Iterator[str]:
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            yield line
+
+
+def _needs_gunicorn(requirements: Path) -> bool:
+    for path in _requirement_files(requirements):
+        for line in _lines(path):
+            name = _NAME.match(line)
+            if name and re.sub(r"[-_.]+", "-", name.group(1)).lower() == GUNICORN:
+                return False
+    return True
+
+
+def _python_tag() -> str:
+    return f"{sys.implementation.cache_tag}-{sysconfig.get_platform()}"
+
+
+def wheelhouse_key(requirements: Path) -> str:
+    """sha256 of the requirements (with their includes) and the host Python they resolve for."""
+    h = hashlib.sha256(_python_tag().encode())
+    h.update(b"+gunicorn" if _needs_gunicorn(requirements) else b"")
+    for path in _requirement_files(requirements):
+        h.update(b"\0%s\0" % path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def ensure_wheelhouse(
+    requirements: Path, progress: Callable[[str], None], *, timeout: float = PIP_TIMEOUT
+) -> Path:
+    """The cached wheelhouse for `requirements`, built with `pip wheel` when missing."""
+    key = wheelhouse_key(requirements)
+    target = cache_root() / "wheels" / key[:32]
+    if (target / ".complete").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
+    argv = [
+        sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "--progress-bar",
+        "off", "--wheel-dir", str(building), "--requirement", str(requirements),
+    ]
+    if _needs_gunicorn(requirements):
+        # gunicorn serves the app in the stack; resolved together with the requirements so
+        # that its dependencies agree with theirs.
+        argv.append(GUNICORN)
+    progress(f"wheels: pip wheel -r {requirements.name} (first build for these requirements)")
+    started = time.monotonic()
+    try:
+        try:
+            run(argv, timeout=timeout, cwd=requirements.parent, what="pip wheel")
+        except CommandError as exc:
+            status = "timed out" if exc.returncode is None else f"exited {exc.returncode}"
+            lines = exc.output.rstrip().splitlines()
+            raise StartupError(
+                "stack", f"wheelhouse (pip wheel -r {requirements})",
+                f"pip {status}: {lines[-1] if lines else 'no output'}", "\n".join(lines[-30:]),
+            ) from None
+        (building / ".complete").touch()
+        if target.exists() and not (target / ".complete").is_file():
+            shutil.rmtree(target, ignore_errors=True)  # left by an interrupted older parity
+        try:
+            building.rename(target)
+        except OSError:
+            pass  # another build finished the same wheelhouse first
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    count = len(list(target.glob("*.whl")))
+    progress(f"wheels: {count} wheels in {time.monotonic() - started:.1f}s ({target})")
+    return target

@@ -1,0 +1,277 @@
+"""Build the app and frontend images with the Docker SDK, content-addressed.
+
+The app image is the base image, a virtualenv installed from a wheelhouse built on the host
+(no network during the build), the app's code read-only under /srv/app, static files
+collected into /srv/static, gunicorn as its command, and a non-root user. The frontend image
+is the frontend base (nginx) serving /srv/static and proxying everything else to the app.
+
+Both tags carry the digest of every input (`inputs_digest`): when they exist, nothing is
+built. Images are a cache shared by runs, so they carry `parity.app`/`parity.digest`/
+`parity.role` labels and not the per-run label.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import requests
+
+from parity import buildcontext
+from parity.config import ParityConfig
+from parity.engine import client, image_present
+from parity.errors import MissingDependencyError, StartupError
+from parity.recipes import (
+    APP_DOCKERFILE,
+    APP_PORT,
+    APP_SERVICE,
+    APP_USER,
+    COLLECTSTATIC_SCRIPT,
+    FRONTEND_DOCKERFILE,
+    FRONTEND_PORT,
+    FRONTEND_SERVICE,
+    NGINX_CONF,
+    RECIPE_VERSION,
+    SITE_CONF,
+    render,
+)
+
+__all__ = [
+    "APP_PORT", "APP_SERVICE", "APP_USER", "FRONTEND_PORT", "FRONTEND_SERVICE", "BuiltImages",
+    "build_images", "image_tags", "inputs_digest",
+]
+
+ENVIRONMENT = "stack"
+BUILD_TIMEOUT = 3600
+PULL_TIMEOUT = 30
+LOG_TAIL = 30
+
+_STEP = re.compile(r"^Step \d+/\d+ : ")
+_LAYER = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
+_CHATTER = re.compile(r"^( ---> |Removing intermediate container |Successfully (built|tagged) )")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@dataclass(frozen=True)
+class BuiltImages:
+    app: str
+    frontend: str
+    built: tuple[str, ...]
+    """The tags built by this call; empty when both were already present."""
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Plan:
+    context: buildcontext.ContextFiles
+    generated: dict[str, str]
+    digest: str
+    app_tag: str
+    frontend_tag: str
+
+
+def _ignore(line: str) -> None:
+    pass
+
+
+def image_tags(config: ParityConfig, digest: str) -> tuple[str, str]:
+    """(app tag, frontend tag) for a digest."""
+    short = digest[:12]
+    return (f"parity/{config.name}-app:{short}", f"parity/{config.name}-frontend:{short}")
+
+
+def inputs_digest(config: ParityConfig, *, engine: Any = None) -> str:
+    """The sha256 of every input of both images (needs the engine for the base image ids)."""
+    return _plan(config, engine if engine is not None else client()).digest
+
+
+def build_images(
+    config: ParityConfig,
+    *,
+    progress: Callable[[str], None] = _ignore,
+    engine: Any = None,
+) -> BuiltImages:
+    """Build what is missing of the app and frontend images; return their tags."""
+    started = time.monotonic()
+    engine = engine if engine is not None else client()
+    plan = _plan(config, engine)
+    missing = [tag for tag in (plan.app_tag, plan.frontend_tag) if not image_present(engine, tag)]
+    if not missing:
+        seconds = time.monotonic() - started
+        progress(f"images: cached {plan.app_tag}, {plan.frontend_tag} ({seconds:.2f}s)")
+        return BuiltImages(plan.app_tag, plan.frontend_tag, (), seconds)
+
+    if plan.context.secrets_left_out:
+        left_out = ", ".join(plan.context.secrets_left_out)
+        progress(f"context: left out secret-looking files: {left_out}")
+    labels = {"parity.app": config.name, "parity.digest": plan.digest}
+    context_dir = Path(tempfile.mkdtemp(prefix="parity-build-"))
+    try:
+        wheels = None
+        if plan.app_tag in missing:
+            wheels = buildcontext.ensure_wheelhouse(config.requirements, progress=progress)
+        buildcontext.write_context(context_dir, plan.context, plan.generated, wheels)
+        if plan.app_tag in missing:
+            members = [buildcontext.APP_DIR, buildcontext.WHEELS_DIR,
+                       APP_DOCKERFILE, COLLECTSTATIC_SCRIPT]
+            _build(engine, "app", context_dir, members, APP_DOCKERFILE, plan.app_tag,
+                   {**labels, "parity.role": "app"}, {}, progress)
+        if plan.frontend_tag in missing:
+            members = [FRONTEND_DOCKERFILE, NGINX_CONF, SITE_CONF]
+            _build(engine, "frontend", context_dir, members, FRONTEND_DOCKERFILE,
+                   plan.frontend_tag, {**labels, "parity.role": "frontend"},
+                   {"APP_IMAGE": plan.app_tag}, progress)
+    finally:
+        shutil.rmtree(context_dir, ignore_errors=True)
+    seconds = time.monotonic() - started
+    progress(f"images: built {', '.join(missing)} ({seconds:.1f}s)")
+    return BuiltImages(plan.app_tag, plan.frontend_tag, tuple(missing), seconds)
+
+
+def _plan(config: ParityConfig, engine: Any) -> _Plan:
+    context = buildcontext.select_files(config.project_dir)
+    generated = render(config)
+    facts = {
+        "recipe": RECIPE_VERSION,
+        "base_image": _local_image_id(engine, config.base_image, "base image"),
+        "frontend_image": _local_image_id(engine, config.frontend_image, "frontend image"),
+        "wheelhouse": buildcontext.wheelhouse_key(config.requirements),
+    }
+    digest = buildcontext.digest(context, generated, facts)
+    app_tag, frontend_tag = image_tags(config, digest)
+    return _Plan(context, generated, digest, app_tag, frontend_tag)
+
+
+def _local_image_id(engine: Any, reference: str, role: str) -> str:
+    """The id of a local image; tries one short pull when it is absent."""
+    try:
+        return str(engine.images.get(reference).id)
+    except docker.errors.ImageNotFound:
+        pass
+    repository, tag = reference, "latest"
+    if ":" in reference.rsplit("/", 1)[-1]:
+        repository, _, tag = reference.rpartition(":")
+    saved = engine.api.timeout
+    engine.api.timeout = PULL_TIMEOUT
+    try:
+        engine.api.pull(repository, tag=tag)
+        return str(engine.images.get(reference).id)
+    except Exception:  # any pull failure means: not available here
+        pass
+    finally:
+        engine.api.timeout = saved
+    raise MissingDependencyError(
+        f"{role} {reference} not found locally and no registry reachable; "
+        f'run `eval "$(parity base-image)"` or `docker pull {reference}`'
+    )
+
+
+class _StepLog:
+    """Follows a classic-builder output stream: lines, the current step, layers created."""
+
+    def __init__(self, role: str, progress: Callable[[str], None]) -> None:
+        self.role = role
+        self.progress = progress
+        self.step = "before the first step"
+        self.lines: list[str] = []
+        self.layers: list[str] = []
+        self.pending = ""
+
+    def feed(self, text: str) -> None:
+        self.pending += text
+        *complete, self.pending = self.pending.split("\n")
+        for line in complete:
+            self._line(line)
+
+    def flush(self) -> None:
+        if self.pending:
+            self._line(self.pending)
+            self.pending = ""
+
+    def _line(self, raw: str) -> None:
+        line = _ANSI.sub("", raw.rstrip().rsplit("\r", 1)[-1])
+        if not line.strip():
+            return
+        if _STEP.match(line):
+            self.step = line
+            self.lines = []
+        elif not _CHATTER.match(line):
+            self.lines.append(line)
+        layer = _LAYER.match(line)
+        if layer:
+            self.layers.append(layer.group(1))
+        self.progress(f"build {self.role}: {line}")
+
+    def error(self, cause: str) -> StartupError:
+        self.flush()
+        step = f"image build ({self.role}): {self.step}"
+        if "collectstatic" in self.step:
+            step += " (runs with the settings' defaults: run-time env is not baked into images)"
+        return StartupError(ENVIRONMENT, step, cause.strip(), "\n".join(self.lines[-LOG_TAIL:]))
+
+
+def _build(
+    engine: Any,
+    role: str,
+    context_dir: Path,
+    members: list[str],
+    dockerfile: str,
+    tag: str,
+    labels: dict[str, str],
+    buildargs: dict[str, str],
+    progress: Callable[[str], None],
+) -> None:
+    log = _StepLog(role, progress)
+    archive = buildcontext.tar_context(context_dir, members, context_dir / f".{role}.tar")
+    succeeded = False
+    try:
+        with archive.open("rb") as fileobj:
+            for chunk in _stream(engine, fileobj, dockerfile, tag, labels, buildargs, log):
+                if "error" in chunk or "errorDetail" in chunk:
+                    detail = chunk.get("errorDetail") or {}
+                    raise log.error(str(detail.get("message") or chunk.get("error")))
+                if "stream" in chunk:
+                    log.feed(str(chunk["stream"]))
+        log.flush()
+        if not image_present(engine, tag):
+            raise log.error(f"the build ended without producing {tag}")
+        succeeded = True
+    finally:
+        if not succeeded:
+            _remove_layers(engine, log.layers)
+
+
+def _stream(
+    engine: Any, fileobj: Any, dockerfile: str, tag: str, labels: dict[str, str],
+    buildargs: dict[str, str], log: _StepLog,
+) -> Iterator[dict[str, Any]]:
+    try:
+        yield from engine.api.build(
+            fileobj=fileobj, custom_context=True, dockerfile=dockerfile, tag=tag,
+            labels=labels, buildargs=buildargs, rm=True, forcerm=True, pull=False,
+            decode=True, timeout=BUILD_TIMEOUT,
+        )
+    except docker.errors.APIError as exc:
+        raise log.error(str(exc.explanation or exc)) from None
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise log.error(f"lost the Docker engine ({type(exc).__name__}: {exc})") from None
+
+
+def _remove_layers(engine: Any, layers: list[str]) -> None:
+    """Remove the untagged, childless layers a failed build committed (newest first);
+    tagged images (the base, the app image) and layers other images build on stay."""
+    for layer in reversed(layers):
+        try:
+            image = engine.images.get(layer)
+            if image.tags:
+                continue
+            engine.api.remove_image(image.id, force=False, noprune=False)
+        except docker.errors.APIError:
+            continue

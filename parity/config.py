@@ -285,14 +285,16 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> P
 
     settings = reader.string(table, "settings", p, None)
     if settings is not None and not _DOTTED.match(settings):
-        raise reader.error(f"{p}.settings", "is not a dotted module path", 'e.g. settings = "mysite.settings"', settings)
+        raise reader.error(f"{p}.settings", "is not a dotted module path",
+                           'e.g. settings = "mysite.settings"', settings)
 
     wsgi = reader.string(table, "wsgi", p, None)
     if wsgi is None:
         if app == "django" and settings:
             wsgi = settings.split(".")[0] + ".wsgi:application"
         else:
-            raise reader.error(f"{p}.wsgi", "is required", 'name the WSGI callable, e.g. wsgi = "mysite.wsgi:application"')
+            raise reader.error(f"{p}.wsgi", "is required",
+                               'name the WSGI callable, e.g. wsgi = "mysite.wsgi:application"')
     module, _, attribute = wsgi.partition(":")
     attribute = attribute or "application"
     if not _DOTTED.match(module) or not attribute.isidentifier():
@@ -322,12 +324,14 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> P
                            requirements_name)
 
     base_image = environ.get("PARITY_BASE_IMAGE") or reader.string(table, "base_image", p, DEFAULT_BASE_IMAGE)
-    frontend_image = environ.get("PARITY_FRONTEND_IMAGE") or reader.string(table, "frontend_image", p, DEFAULT_FRONTEND_IMAGE)
+    frontend_image = environ.get("PARITY_FRONTEND_IMAGE") or reader.string(
+        table, "frontend_image", p, DEFAULT_FRONTEND_IMAGE)
     for key, image in (("base_image", base_image), ("frontend_image", frontend_image)):
         assert image is not None
         if not _IMAGE.match(image):
             raise reader.error(f"{p}.{key}", "is not a Docker image reference",
-                               'e.g. "python:3.11-slim" (environment PARITY_BASE_IMAGE / PARITY_FRONTEND_IMAGE override it)', image)
+                               'e.g. "python:3.11-slim" (environment PARITY_BASE_IMAGE / '
+                               'PARITY_FRONTEND_IMAGE override it)', image)
 
     static_url = reader.string(table, "static_url", p, "/static/") or "/static/"
     if not (static_url.startswith("/") and static_url.endswith("/")) or "//" in static_url:

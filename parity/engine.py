@@ -63,10 +63,15 @@ def image_present(engine: Any, reference: str) -> bool:
 
 def bridge_gateway(engine: Any) -> str:
     """The default bridge's gateway address, which `host-gateway` maps to (172.17.0.1 usually)."""
+    import ipaddress
+
     bridge = engine.networks.get("bridge")
     for config in bridge.attrs.get("IPAM", {}).get("Config") or []:
         if config.get("Gateway"):
             return str(config["Gateway"])
+        # Docker 20.10 lists only the subnet for the default bridge; its gateway is the first host.
+        if config.get("Subnet"):
+            return str(next(ipaddress.ip_network(config["Subnet"], strict=False).hosts()))
     raise MissingDependencyError("the Docker bridge network has no gateway; is dockerd running with --bridge=none?")
 
 

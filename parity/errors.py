@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 
 class ParityError(Exception):
-    """Base of every error parity raises on purpose."""
+    """Base of every error parity raises on purpose. Exit codes are documented in the README."""
 
     exit_code = 1
 
@@ -26,7 +26,7 @@ class ParityError(Exception):
 class ParityConfigError(ParityError):
     """A bad `[tool.parity]`: names the file, the key, the bad value and the fix."""
 
-    exit_code = 2
+    exit_code = 4
 
     def __init__(self, file: str, key: str, problem: str, fix: str, value: object = None) -> None:
         self.file = file
@@ -41,7 +41,7 @@ class ParityConfigError(ParityError):
 class MissingDependencyError(ParityError):
     """Something the machine must provide is absent (engine, compose, binaries, image)."""
 
-    exit_code = 3
+    exit_code = 6
 
 
 class CommandError(ParityError):
@@ -63,7 +63,7 @@ class CommandError(ParityError):
 class StartupError(ParityError):
     """An environment (local or stack) failed to come up at a named step."""
 
-    exit_code = 4
+    exit_code = 7
 
     def __init__(self, environment: str, step: str, cause: str, log_tail: str = "") -> None:
         self.environment = environment
@@ -79,10 +79,10 @@ class StartupError(ParityError):
 class ParityTimeoutError(ParityError):
     """A readiness wait gave up: names the service, what was probed, and how long."""
 
-    exit_code = 4
+    exit_code = 7
 
 
 class DatabaseRefusedError(ParityError):
     """parity refuses to drop or write a database it did not create."""
 
-    exit_code = 5
+    exit_code = 8

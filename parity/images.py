@@ -202,12 +202,12 @@ class _StepLog:
         if _STEP.match(line):
             self.step = line
             self.lines = []
+            self.progress(f"build {self.role}: {line}")  # one progress line per step; the rest is kept for errors
         elif not _CHATTER.match(line):
             self.lines.append(line)
         layer = _LAYER.match(line)
         if layer:
             self.layers.append(layer.group(1))
-        self.progress(f"build {self.role}: {line}")
 
     def error(self, cause: str) -> StartupError:
         self.flush()

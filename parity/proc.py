@@ -11,6 +11,25 @@ from pathlib import Path
 
 from parity.errors import CommandError
 
+_live_groups: set[int] = set()
+_cancelled = False
+
+
+def cancel_all() -> None:
+    """Stop every subprocess `run` has going (other threads' builds, compose calls) and refuse new ones.
+
+    Used when the session is interrupted while start-up work runs in worker threads.
+    """
+    global _cancelled
+    _cancelled = True
+    for pgid in list(_live_groups):
+        kill_group(pgid, grace=2.0)
+
+
+def reset_cancel() -> None:
+    global _cancelled
+    _cancelled = False
+
 
 def run(
     argv: Sequence[str],
@@ -27,6 +46,8 @@ def run(
     On timeout the whole process group is killed before CommandError is raised, so a
     hung child cannot outlive its caller.
     """
+    if _cancelled:
+        raise CommandError(argv, None, "cancelled: the session is shutting down", what)
     proc = subprocess.Popen(
         list(argv),
         cwd=cwd,
@@ -37,6 +58,7 @@ def run(
         text=True,
         start_new_session=True,
     )
+    _live_groups.add(proc.pid)
     try:
         out, _ = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -47,6 +69,8 @@ def run(
         kill_group(proc.pid)
         proc.wait()
         raise
+    finally:
+        _live_groups.discard(proc.pid)
     result = subprocess.CompletedProcess(list(argv), proc.returncode, out or "", "")
     if check and proc.returncode != 0:
         raise CommandError(argv, proc.returncode, out or "", what)

@@ -28,6 +28,8 @@ FRONTEND_DOCKERFILE = "Dockerfile.frontend"
 NGINX_CONF = "nginx.conf"
 SITE_CONF = "parity.conf"
 COLLECTSTATIC_SCRIPT = "collectstatic.py"
+BUILD_DATABASE_URL = "postgresql://collectstatic@127.0.0.1:5432/collectstatic"
+"""Never connected to: collectstatic needs no database, some settings modules need the variable."""
 STATIC_ROOT = "/srv/static"
 CODE_DIR = "/srv/app"
 VENV = "/opt/venv"
@@ -57,8 +59,10 @@ def _app_dockerfile(config: ParityConfig) -> str:
         copy_script = f"COPY {COLLECTSTATIC_SCRIPT} /opt/parity/{COLLECTSTATIC_SCRIPT}\n"
         collect = (
             "# Static files are collected at build time with the settings' defaults: the run-time\n"
-            "# environment (env, stack.env) comes from compose and never enters an image.\n"
-            f"RUN mkdir -p {STATIC_ROOT} && python /opt/parity/{COLLECTSTATIC_SCRIPT}"
+            "# environment (env, stack.env) comes from compose and never enters an image. Settings\n"
+            "# that demand a DATABASE_URL at import get a placeholder for this one step only.\n"
+            f"RUN mkdir -p {STATIC_ROOT} && DATABASE_URL=\"${{DATABASE_URL:-{BUILD_DATABASE_URL}}}\" "
+            f"python /opt/parity/{COLLECTSTATIC_SCRIPT}"
         )
     else:
         collect = f"RUN mkdir -p {STATIC_ROOT}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from parity.errors import ParityTimeoutError
+from parity.errors import ParityError, ParityTimeoutError
 
 
 def wait_until(
@@ -21,7 +21,8 @@ def wait_until(
     """Call `check` until it returns True; return the seconds waited.
 
     `check` may raise to signal "not yet"; the last exception is named in the timeout error,
-    with the tail of `logs()` when given.
+    with the tail of `logs()` when given. A ParityError raised by `check` (say, "the process
+    exited") ends the wait at once: there is no point waiting for a dead service.
     """
     __tracebackhide__ = True
     start = clock()
@@ -31,7 +32,9 @@ def wait_until(
             if check():
                 return clock() - start
             last_problem = ""
-        except Exception as exc:  # noqa: BLE001 - any failure of the probe means "not yet"
+        except ParityError:
+            raise
+        except Exception as exc:
             last_problem = f" (last: {type(exc).__name__}: {exc})"
         waited = clock() - start
         if waited >= timeout:

@@ -1,0 +1,377 @@
+"""Compare the two recordings of one test: its verdict, its differences, the noise it ignored.
+
+    skipped   both sides skipped, or the plugin excluded the test (parity_skip)
+    outcome   the outcomes differ (passed in one, failed/error/skipped in the other)
+    diverge   same outcome, but a response (or a failure message) differs beyond noise
+    match     same outcome, same responses once noise is set aside
+
+A failed request (connection error, timeout) is an observation compared like a status.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit
+
+from parity.bodydiff import (
+    ABSENT,
+    clip,
+    excerpts,
+    json_differences,
+    show_json,
+    unified_diff,
+)
+from parity.config import CompareConfig
+from parity.learn import learn_noise
+from parity.noise import (
+    BUILTIN_NOISE,
+    MASK,
+    IgnoreRule,
+    NoiseRules,
+    format_json_path,
+    mask_text,
+)
+from parity.normalize import (
+    BaseUrlNormalizer,
+    Cookie,
+    body_kind,
+    cookies_by_name,
+    header_map,
+)
+from parity.recording import Exchange, Recording
+
+__all__ = [
+    "BUILTIN_NOISE", "VERDICT_KINDS", "Difference", "IgnoreRule", "NoiseRules", "Verdict",
+    "VerdictKind", "compare", "default_noise", "learn_noise",
+]
+
+VerdictKind = Literal["match", "diverge", "outcome", "skipped"]
+VERDICT_KINDS: tuple[VerdictKind, ...] = ("match", "diverge", "outcome", "skipped")
+MAX_JSON_DIFFERENCES = 50
+MAX_LISTED_REQUESTS = 20
+
+_LIST_HEADERS = frozenset({
+    "vary", "allow", "cache-control", "access-control-allow-methods",
+    "access-control-allow-headers", "access-control-expose-headers",
+})
+_COOKIE_ATTRIBUTES = {"path": "Path", "domain": "Domain", "expires": "expires",
+                      "max-age": "Max-Age", "secure": "Secure", "httponly": "HttpOnly",
+                      "samesite": "SameSite"}
+
+
+@dataclass
+class Difference:
+    exchange: int | None
+    request: str
+    field: str
+    local: str
+    stack: str
+    diff: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"exchange": self.exchange, "request": self.request, "field": self.field,
+                "local": self.local, "stack": self.stack, "diff": self.diff}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Difference:
+        return cls(data.get("exchange"), data.get("request", ""), data["field"],
+                   data.get("local", ""), data.get("stack", ""), data.get("diff"))
+
+
+@dataclass
+class Verdict:
+    test_id: str
+    kind: VerdictKind
+    differences: list[Difference] = field(default_factory=list)
+    ignored: list[tuple[IgnoreRule, int]] = field(default_factory=list)
+    local_outcome: str = "passed"
+    stack_outcome: str = "passed"
+    failures: dict[str, str | None] = field(default_factory=dict)
+    note: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Whether this verdict fails the parity session."""
+        return self.kind in ("diverge", "outcome")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "test_id": self.test_id, "kind": self.kind,
+            "local_outcome": self.local_outcome, "stack_outcome": self.stack_outcome,
+            "failures": dict(self.failures), "note": self.note,
+            "differences": [d.to_dict() for d in self.differences],
+            "ignored": [{**rule.to_dict(), "count": count} for rule, count in self.ignored],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        kind = data["kind"]
+        if kind not in VERDICT_KINDS:
+            raise ValueError(f"unknown verdict kind {kind!r}")
+        return cls(
+            test_id=data["test_id"], kind=cast(VerdictKind, kind),
+            differences=[Difference.from_dict(d) for d in data.get("differences", [])],
+            ignored=[(IgnoreRule.from_dict(i), int(i.get("count", 0)))
+                     for i in data.get("ignored", [])],
+            local_outcome=data.get("local_outcome", "passed"),
+            stack_outcome=data.get("stack_outcome", "passed"),
+            failures=dict(data.get("failures", {})), note=data.get("note"),
+        )
+
+
+def default_noise(compare_config: CompareConfig | None = None) -> NoiseRules:
+    """The built-in noise, plus what `[tool.parity.compare]` declares."""
+    if compare_config is None:
+        return BUILTIN_NOISE
+    return BUILTIN_NOISE.merge(NoiseRules.from_config(compare_config))
+
+
+def compare(local: Recording, stack: Recording, noise: NoiseRules | None = None, *,
+            skip_reason: str | None = None) -> Verdict:
+    """The verdict on one test. `noise` defaults to BUILTIN_NOISE; the tests' own
+    `http.ignore(...)` declarations are added. `skip_reason` (parity_skip) excludes it."""
+    rules = (BUILTIN_NOISE if noise is None else noise).merge(local.ignores, stack.ignores)
+    verdict = Verdict(test_id=local.test_id or stack.test_id, kind="match",
+                      local_outcome=local.outcome, stack_outcome=stack.outcome,
+                      failures={"local": local.failure, "stack": stack.failure})
+    if skip_reason is not None or local.outcome == stack.outcome == "skipped":
+        verdict.kind = "skipped"
+        verdict.note = skip_reason or local.failure or stack.failure or "skipped in both"
+        return verdict
+    comparer = _Comparer(rules)
+    if local.outcome != stack.outcome:
+        verdict.kind = "outcome"
+        verdict.differences.append(Difference(None, "", "outcome", _outcome(local),
+                                              _outcome(stack)))
+        if "skipped" in (local.outcome, stack.outcome):
+            return verdict
+    elif local.outcome != "passed" and _failure_key(local) != _failure_key(stack):
+        verdict.differences.append(Difference(None, "", "failure", local.failure or "",
+                                              stack.failure or ""))
+    verdict.differences += comparer.exchanges(local.exchanges, stack.exchanges)
+    if verdict.kind == "match" and verdict.differences:
+        verdict.kind = "diverge"
+    verdict.ignored = [(rule, comparer.tally[rule]) for rule in rules if comparer.tally[rule]]
+    return verdict
+
+
+def _outcome(recording: Recording) -> str:
+    if recording.failure and recording.outcome != "passed":
+        return f"{recording.outcome}: {recording.failure}"
+    return recording.outcome
+
+
+def _failure_key(recording: Recording) -> str:
+    """The failure message without what is naturally different per environment."""
+    text = BaseUrlNormalizer(recording.base_url).text(recording.failure or "")
+    port = urlsplit(recording.base_url).port if recording.base_url else None
+    if port:
+        text = re.sub(rf"(?<!\d){port}(?!\d)", "{port}", text)
+    return re.sub(r"0x[0-9a-fA-F]+", "0x…", text)
+
+
+def _error_type(exchange: Exchange) -> str:
+    if exchange.error:
+        return exchange.error.split(":", 1)[0]
+    return f"status {exchange.status}"
+
+
+def _listing(exchanges: Sequence[Exchange]) -> str:
+    shown = [e.request for e in exchanges[:MAX_LISTED_REQUESTS]]
+    if len(exchanges) > MAX_LISTED_REQUESTS:
+        shown.append(f"… {len(exchanges) - MAX_LISTED_REQUESTS} more")
+    noun = "request" if len(exchanges) == 1 else "requests"
+    return "\n".join([f"{len(exchanges)} {noun}", *shown])
+
+
+class _Comparer:
+    """Compares exchanges under one set of rules, counting each rule that hid a difference."""
+
+    def __init__(self, rules: NoiseRules) -> None:
+        self.rules = rules
+        self.tally: Counter[IgnoreRule] = Counter()
+
+    def exchanges(self, local: Sequence[Exchange], stack: Sequence[Exchange]) -> list[Difference]:
+        found: list[Difference] = []
+        if len(local) != len(stack):
+            found.append(Difference(None, "", "exchange count", _listing(local),
+                                    _listing(stack)))
+        for index, (a, b) in enumerate(zip(local, stack, strict=False)):
+            if (a.method, a.path) != (b.method, b.path):
+                # Out of step from here on: comparing further pairs would only add noise.
+                found.append(Difference(index, a.request, "request", a.request, b.request))
+                break
+            found += self.pair(index, a, b)
+        return found
+
+    def pair(self, index: int, a: Exchange, b: Exchange) -> list[Difference]:
+        request = a.request
+        found: list[Difference] = []
+        if a.error or b.error:
+            if _error_type(a) != _error_type(b):
+                found.append(Difference(index, request, "error", a.error or f"status {a.status}",
+                                        b.error or f"status {b.status}"))
+        else:
+            if a.status != b.status:
+                found.append(Difference(index, request, "status", str(a.status), str(b.status)))
+            found += self.headers(index, request, a.headers, b.headers)
+            found += self.body(index, request, a, b)
+        # What a test sends derives from what the environment told it (ids, tokens), so a
+        # different request body is context for a different response, never a divergence.
+        if found and a.request_body_sha256 != b.request_body_sha256:
+            found.insert(0, Difference(index, request, "request body",
+                                       f"sha256 {a.request_body_sha256 or '(empty)'}",
+                                       f"sha256 {b.request_body_sha256 or '(empty)'}"))
+        return found
+
+    def headers(self, index: int, request: str, local: Sequence[tuple[str, str]],
+                stack: Sequence[tuple[str, str]]) -> list[Difference]:
+        a, b = header_map(local), header_map(stack)
+        found: list[Difference] = []
+        for name in dict.fromkeys([*a, *b]):
+            display = (a.get(name) or b[name])[0]
+            values_a = a[name][1] if name in a else []
+            values_b = b[name][1] if name in b else []
+            rule = self.rules.header(name)
+            if rule is not None:
+                if values_a != values_b:
+                    self.tally[rule] += 1
+                continue
+            if name == "set-cookie":
+                found += self.cookies(index, request, values_a, values_b)
+                continue
+            tokens = self.rules.header_tokens(name)
+            canon_a, canon_b = (_canonical(name, values_a, bool(tokens)),
+                                _canonical(name, values_b, bool(tokens)))
+            for token, token_rule in tokens:
+                if (token in canon_a) != (token in canon_b):
+                    self.tally[token_rule] += 1
+                canon_a = [t for t in canon_a if t != token]
+                canon_b = [t for t in canon_b if t != token]
+            if canon_a != canon_b:
+                found.append(Difference(index, request, f"header:{display}",
+                                        ", ".join(values_a) or ABSENT,
+                                        ", ".join(values_b) or ABSENT))
+        return found
+
+    def cookies(self, index: int, request: str, local: Sequence[str],
+                stack: Sequence[str]) -> list[Difference]:
+        by_name_a, by_name_b = cookies_by_name(local), cookies_by_name(stack)
+        found: list[Difference] = []
+        for name in dict.fromkeys([*by_name_a, *by_name_b]):
+            cookies_a, cookies_b = by_name_a.get(name, []), by_name_b.get(name, [])
+            for x, y in zip(cookies_a, cookies_b, strict=False):
+                self._tally_cookie(x, y)
+            shown_a = [self._render_cookie(c) for c in cookies_a]
+            shown_b = [self._render_cookie(c) for c in cookies_b]
+            if shown_a != shown_b:
+                found.append(Difference(index, request, f"cookie:{name}",
+                                        "\n".join(shown_a) or ABSENT,
+                                        "\n".join(shown_b) or ABSENT))
+        return found
+
+    def _tally_cookie(self, a: Cookie, b: Cookie) -> None:
+        rule = self.rules.cookie_value(a.name)
+        if rule is not None and a.value != b.value:
+            self.tally[rule] += 1
+        for attribute in set(a.attributes) & set(b.attributes):
+            attr_rule = self.rules.cookie_attr(attribute)
+            if attr_rule is not None and a.attributes[attribute] != b.attributes[attribute]:
+                self.tally[attr_rule] += 1
+
+    def _render_cookie(self, cookie: Cookie) -> str:
+        value = cookie.value
+        if value and self.rules.cookie_value(cookie.name) is not None:
+            value = MASK
+        parts = [f"{cookie.name}={value}"]
+        for key in sorted(cookie.attributes):
+            shown = _COOKIE_ATTRIBUTES.get(key, key)
+            attr_value = cookie.attributes[key]
+            if attr_value and self.rules.cookie_attr(key) is not None:
+                attr_value = MASK
+            parts.append(f"{shown}={attr_value}" if attr_value else shown)
+        return "; ".join(parts)
+
+    def body(self, index: int, request: str, a: Exchange, b: Exchange) -> list[Difference]:
+        if "unread" in (a.body_encoding, b.body_encoding):
+            return []
+        kind_a, kind_b = body_kind(a.body_encoding, a.content_type), body_kind(
+            b.body_encoding, b.content_type)
+        if "binary" in (kind_a, kind_b):
+            if (a.body_sha256, a.body_size) == (b.body_sha256, b.body_size):
+                return []
+            return [Difference(index, request, "body", _describe_bytes(a), _describe_bytes(b))]
+        if kind_a == kind_b == "json":
+            try:
+                parsed_a, parsed_b = json.loads(a.body), json.loads(b.body)
+            except ValueError:
+                pass
+            else:
+                return self.json(index, request, parsed_a, parsed_b)
+        return self.text(index, request, a.body, b.body)
+
+    def json(self, index: int, request: str, a: Any, b: Any) -> list[Difference]:
+        found: list[Difference] = []
+        hidden = 0
+        for path, value_a, value_b in json_differences(a, b):
+            rule = self.rules.json_path(path)
+            if rule is not None:
+                self.tally[rule] += 1
+                continue
+            if isinstance(value_a, str) and isinstance(value_b, str) and self._masked_equal(
+                    value_a, value_b):
+                continue
+            if len(found) >= MAX_JSON_DIFFERENCES:
+                hidden += 1
+                continue
+            field_name = "body:" + format_json_path(path)
+            found.append(Difference(index, request, field_name, show_json(value_a),
+                                    show_json(value_b)))
+        if hidden:
+            found.append(Difference(index, request, "body", f"… {hidden} more JSON differences",
+                                    f"… {hidden} more JSON differences"))
+        return found
+
+    def _masked_equal(self, a: str, b: str) -> bool:
+        applied: list[IgnoreRule] = []
+        for rule in self.rules.of_kind("text_pattern"):
+            a, found_a = mask_text(a, rule.target)
+            b, found_b = mask_text(b, rule.target)
+            if found_a != found_b:
+                applied.append(rule)
+        if a != b:
+            return False
+        self.tally.update(applied)
+        return True
+
+    def text(self, index: int, request: str, a: str, b: str) -> list[Difference]:
+        for rule in self.rules.of_kind("text_pattern"):
+            a, found_a = mask_text(a, rule.target)
+            b, found_b = mask_text(b, rule.target)
+            if found_a != found_b:
+                self.tally[rule] += 1
+        if a == b:
+            return []
+        lines_a, lines_b = a.splitlines(), b.splitlines()
+        excerpt_a, excerpt_b = excerpts(lines_a, lines_b)
+        return [Difference(index, request, "body", excerpt_a, excerpt_b,
+                           unified_diff(lines_a, lines_b))]
+
+
+def _canonical(name: str, values: list[str], tokenize: bool) -> list[str]:
+    if name in _LIST_HEADERS or tokenize:
+        return sorted({t.strip().lower() for v in values for t in v.split(",") if t.strip()})
+    return values
+
+
+def _describe_bytes(exchange: Exchange) -> str:
+    if exchange.body_sha256 is None:
+        return ABSENT
+    what = exchange.content_type or "no content type"
+    return clip(f"{exchange.body_size} bytes, sha256 {exchange.body_sha256[:16]}…, {what}", 200)
+

@@ -1,0 +1,164 @@
+"""The local environment: the app in the current virtualenv, as the developer runs it.
+
+The release step runs with this interpreter against the local database, then
+`manage.py runserver 127.0.0.1:PORT --noreload --insecure` (or a WSGI dev server for
+`app = "wsgi"`) runs in its own process group; teardown stops the whole group.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+from parity import proc
+from parity.config import ParityConfig
+from parity.errors import CommandError, StartupError
+from parity.net import answers, free_port
+from parity.runs import Run
+from parity.waiting import wait_until
+
+READY_TIMEOUT = 60.0
+RELEASE_TIMEOUT = 600.0
+
+
+def release_argv(release: tuple[str, ...], python: str) -> list[str]:
+    """The release command with a leading `python`/`python3` bound to the given interpreter."""
+    argv = list(release)
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = python
+    return argv
+
+
+class LocalServer:
+    """Runs the release step, then the dev server; a context manager that always cleans up."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        config: ParityConfig,
+        database_env: Mapping[str, str],
+        *,
+        run: Run | None = None,
+        python: str = sys.executable,
+        progress: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.config = config
+        self.database_env = dict(database_env)
+        self.run = run
+        self.python = python
+        self.progress = progress
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.log_path: Path | None = None
+        self.release_output = ""
+        self._final_logs = ""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environ(self) -> dict[str, str]:
+        """The developer's shell environment, as runserver would see it, plus the declared env."""
+        env = dict(os.environ)
+        env.update(self.config.env_for("local"))
+        env.update(self.database_env)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def __enter__(self) -> LocalServer:
+        try:
+            self._tmp = tempfile.TemporaryDirectory(prefix="parity-local-")
+            self.log_path = Path(self._tmp.name) / "server.log"
+            self._release()
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _release(self) -> None:
+        if not self.config.release:
+            return
+        argv = release_argv(self.config.release, self.python)
+        self.progress(f"local: release step: {' '.join(self.config.release)}")
+        started = time.monotonic()
+        try:
+            done = proc.run(argv, timeout=RELEASE_TIMEOUT, cwd=self.config.project_dir,
+                            env=self.environ(), what="release step")
+        except CommandError as error:
+            raise StartupError("local", f"release step ({' '.join(self.config.release)})",
+                               _last_line(error.output) or str(error), _tail(error.output)) from None
+        self.release_output = done.stdout
+        self.progress(f"local: release step done in {time.monotonic() - started:.1f}s")
+
+    def server_argv(self) -> list[str]:
+        if self.config.app == "django":
+            return [self.python, "manage.py", "runserver", f"127.0.0.1:{self.port}",
+                    "--noreload", "--insecure"]
+        return [self.python, "-m", "parity.wsgi_dev", self.config.wsgi, "127.0.0.1", str(self.port)]
+
+    def _start(self) -> None:
+        assert self.log_path is not None
+        self.port = free_port()
+        argv = self.server_argv()
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                argv, cwd=self.config.project_dir, env=self.environ(),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if self.run is not None:
+            self.run.record("local", {"pgid": self.process.pid, "argv": argv})
+
+        def ready() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise StartupError("local", "dev server start",
+                                   f"exited with code {self.process.returncode}", _tail(self.logs()))
+            return answers(self.base_url + "/")
+
+        waited = wait_until(ready, timeout=READY_TIMEOUT, pause=0.05,
+                            what=f"local dev server at {self.base_url}", logs=self.logs)
+        self.progress(f"local: serving at {self.base_url} (ready in {waited:.1f}s)")
+
+    def logs(self) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return self._final_logs
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            proc.kill_group(self.process.pid, grace=3.0)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            self.process = None
+        if self.run is not None:
+            self.run.forget("local")
+        if self._tmp is not None:
+            self._final_logs = self.logs()
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""

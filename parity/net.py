@@ -1,0 +1,25 @@
+"""Small network helpers: free loopback ports and "does this URL answer" probes."""
+
+from __future__ import annotations
+
+import socket
+
+import requests
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free on `host` right now (the kernel's pick, so concurrent runs do not collide)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex((host, port)) == 0
+
+
+def answers(url: str, *, timeout: float = 2.0, bad_statuses: tuple[int, ...] = (502, 503, 504)) -> bool:
+    """True once `url` returns an HTTP response that is not a gateway error."""
+    response = requests.get(url, timeout=timeout, allow_redirects=False)
+    return response.status_code not in bad_statuses

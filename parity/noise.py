@@ -1,0 +1,292 @@
+"""Noise: what may differ between the two environments without being a divergence.
+
+A rule names one kind of volatile thing and why it is volatile; the report shows the reason
+and how often each rule suppressed a real difference. Rule kinds:
+
+    header        a response header, ignored entirely (target: lowercase name)
+    header_token  one token of a comma-separated header (target: "vary:accept-encoding")
+    cookie_value  the value of a Set-Cookie, not its name or attributes (target: name or "*")
+    cookie_attr   one Set-Cookie attribute's value, not its presence (target: "expires")
+    json_path     a JSON path and everything under it ("$.results[*].id", "$..token")
+    text_pattern  a regex (re.MULTILINE) masked in text bodies; with groups only the groups
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast, get_args
+
+from parity.config import CompareConfig
+
+RuleKind = Literal["header", "header_token", "cookie_value", "cookie_attr", "json_path",
+                   "text_pattern"]
+RuleSource = Literal["built-in", "config", "test", "learned"]
+KINDS: tuple[str, ...] = get_args(RuleKind)
+SOURCES: tuple[str, ...] = get_args(RuleSource)
+
+MASK = "{ignored}"
+
+JsonSegment = str | int
+"""A concrete step in a JSON document: an object key or a list index."""
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    kind: RuleKind
+    target: str
+    reason: str
+    source: RuleSource = "built-in"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown ignore rule kind {self.kind!r}; use one of "
+                             + ", ".join(KINDS))
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown ignore rule source {self.source!r}; use one of "
+                             + ", ".join(SOURCES))
+        if self.kind in ("header", "header_token", "cookie_attr"):
+            object.__setattr__(self, "target", self.target.strip().lower())
+        if self.kind == "json_path":
+            parse_json_path(self.target)
+        if self.kind == "text_pattern":
+            try:
+                compiled(self.target)
+            except re.error as exc:
+                raise ValueError(f"text pattern {self.target!r} is not a valid regular "
+                                 f"expression ({exc})") from None
+
+    def describe(self) -> str:
+        """"header Date"-style label for reports."""
+        return f"{self.kind.replace('_', ' ')} {self.target}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "target": self.target, "reason": self.reason,
+                "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IgnoreRule:
+        return cls(kind=cast(RuleKind, data["kind"]), target=str(data["target"]),
+                   reason=str(data.get("reason", "")),
+                   source=cast(RuleSource, data.get("source", "built-in")))
+
+
+@dataclass
+class NoiseRules:
+    rules: list[IgnoreRule] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[IgnoreRule]:
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def merge(self, *others: NoiseRules) -> NoiseRules:
+        """These rules, then the others' rules; the first rule for a (kind, target) wins."""
+        seen: set[tuple[str, str]] = set()
+        merged: list[IgnoreRule] = []
+        for rule in (r for rules in (self, *others) for r in rules):
+            if (rule.kind, rule.target) not in seen:
+                seen.add((rule.kind, rule.target))
+                merged.append(rule)
+        return NoiseRules(merged)
+
+    def of_kind(self, kind: RuleKind) -> list[IgnoreRule]:
+        return [rule for rule in self.rules if rule.kind == kind]
+
+    def header(self, name: str) -> IgnoreRule | None:
+        name = name.lower()
+        return next((r for r in self.rules if r.kind == "header" and r.target == name), None)
+
+    def cookie_value(self, name: str) -> IgnoreRule | None:
+        return next((r for r in self.rules if r.kind == "cookie_value"
+                     and r.target in (name, "*")), None)
+
+    def cookie_attr(self, attribute: str) -> IgnoreRule | None:
+        attribute = attribute.lower()
+        return next((r for r in self.rules if r.kind == "cookie_attr"
+                     and r.target == attribute), None)
+
+    def header_tokens(self, name: str) -> list[tuple[str, IgnoreRule]]:
+        prefix = name.lower() + ":"
+        return [(r.target[len(prefix):], r) for r in self.rules
+                if r.kind == "header_token" and r.target.startswith(prefix)]
+
+    def json_path(self, path: Sequence[JsonSegment]) -> IgnoreRule | None:
+        return next((r for r in self.rules if r.kind == "json_path"
+                     and json_path_matches(parse_json_path(r.target), path)), None)
+
+    def to_dict(self) -> dict[str, list[dict[str, str]]]:
+        return {"rules": [rule.to_dict() for rule in self.rules]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NoiseRules:
+        return cls([IgnoreRule.from_dict(item) for item in data.get("rules", [])])
+
+    @classmethod
+    def declared(cls, *, headers: Iterable[str] = (), json_paths: Iterable[str] = (),
+                 text_patterns: Iterable[str] = (), cookies: Iterable[str] = (),
+                 reason: str, source: RuleSource) -> NoiseRules:
+        """Rules a user declared; raises ValueError naming a bad path or pattern."""
+        for group in (headers, json_paths, text_patterns, cookies):
+            if isinstance(group, str):
+                raise ValueError(f"expected a list of strings, got the string {group!r}; "
+                                 f"wrap it in brackets: [{group!r}]")
+        rules = [IgnoreRule("header", h, reason, source) for h in headers]
+        rules += [IgnoreRule("json_path", p, reason, source) for p in json_paths]
+        rules += [IgnoreRule("text_pattern", t, reason, source) for t in text_patterns]
+        rules += [IgnoreRule("cookie_value", c, reason, source) for c in cookies]
+        return cls(rules)
+
+    @classmethod
+    def from_config(cls, compare: CompareConfig) -> NoiseRules:
+        return cls.declared(headers=compare.ignore_headers, json_paths=compare.ignore_json_paths,
+                            text_patterns=compare.ignore_text_patterns,
+                            reason="declared in [tool.parity.compare]", source="config")
+
+
+@functools.lru_cache(maxsize=512)
+def compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.MULTILINE)
+
+
+def mask_text(text: str, pattern: str) -> tuple[str, list[str]]:
+    """`text` with the pattern's matches (or their groups) masked, and what was masked."""
+    regex = compiled(pattern)
+    found: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        if not regex.groups:
+            found.append(match.group(0))
+            return MASK
+        start = match.start()
+        whole = match.group(0)
+        pieces: list[str] = []
+        cursor = 0
+        for index in range(1, regex.groups + 1):
+            if match.start(index) < 0:
+                continue
+            found.append(match.group(index))
+            pieces.append(whole[cursor:match.start(index) - start])
+            pieces.append(MASK)
+            cursor = match.end(index) - start
+        pieces.append(whole[cursor:])
+        return "".join(pieces)
+
+    return regex.sub(replace, text), found
+
+
+# --- JSON paths: "$", ".key", "['key']", "[3]", "[*]", ".*", "..key" (any depth), key globs.
+
+_TOKEN = re.compile(r"""\.\.|\.([^.\[\]]+)|\[(\d+|\*)\]|\[(?:'([^']*)'|"([^"]*)")\]""")
+DESCEND = ("..",)
+"""Token for recursive descent: matches zero or more segments."""
+WILDCARD = "*"
+
+PathToken = str | int | tuple[str]
+
+
+@functools.lru_cache(maxsize=512)
+def parse_json_path(path: str) -> tuple[PathToken, ...]:
+    if not path.startswith("$"):
+        raise ValueError(f"JSON path {path!r} must start with '$', e.g. '$.results[*].id'")
+    tokens: list[PathToken] = []
+    position = 1
+    while position < len(path):
+        match = _TOKEN.match(path, position)
+        if not match:
+            raise ValueError(f"JSON path {path!r} is not understood at {path[position:]!r}; "
+                             "use .key, ['key'], [0], [*] or ..key")
+        if match.group(0) == "..":
+            tokens.append(DESCEND)
+            # "..key" continues with the key itself, without a dot of its own.
+            rest = re.match(r"[^.\[\]]+", path[match.end():])
+            if rest:
+                tokens.append(rest.group(0))
+                position = match.end() + rest.end()
+                continue
+        elif match.group(1) is not None:
+            tokens.append(match.group(1))
+        elif match.group(2) is not None:
+            index = match.group(2)
+            tokens.append(WILDCARD if index == "*" else int(index))
+        else:
+            tokens.append(match.group(3) if match.group(3) is not None else match.group(4))
+        position = match.end()
+    return tuple(tokens)
+
+
+def _step_matches(token: PathToken, segment: JsonSegment) -> bool:
+    if token == WILDCARD:
+        return True
+    if isinstance(token, int):
+        return isinstance(segment, int) and segment == token
+    if isinstance(token, str) and isinstance(segment, str):
+        if any(c in token for c in "*?["):
+            return fnmatch.fnmatchcase(segment.lower(), token.lower())
+        return segment == token
+    return False
+
+
+def json_path_matches(pattern: Sequence[PathToken], path: Sequence[JsonSegment]) -> bool:
+    """True when the pattern names `path` or one of its ancestors."""
+    if not pattern:
+        return True
+    head, rest = pattern[0], pattern[1:]
+    if head == DESCEND:
+        return any(json_path_matches(rest, path[skip:]) for skip in range(len(path) + 1))
+    return bool(path) and _step_matches(head, path[0]) and json_path_matches(rest, path[1:])
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def format_json_path(path: Sequence[JsonSegment | None]) -> str:
+    """"$.results[0].name"; None stands for any index ("[*]")."""
+    out = ["$"]
+    for segment in path:
+        if segment is None:
+            out.append("[*]")
+        elif isinstance(segment, int):
+            out.append(f"[{segment}]")
+        elif _IDENTIFIER.match(segment):
+            out.append(f".{segment}")
+        elif "'" not in segment:
+            out.append(f"['{segment}']")
+        else:
+            out.append(f'["{segment}"]')
+    return "".join(out)
+
+
+_CSRF_INPUT = (r"""name=["']csrfmiddlewaretoken["'][^>]*?\bvalue=["']([^"']*)"""
+               r"""|\bvalue=["']([^"']*)["'][^>]*?\bname=["']csrfmiddlewaretoken["']""")
+_CSRF_SCRIPT = r"""(?i)csrf\w*["']?\s*[:=]\s*["']([^"'\s]{16,})["']"""
+_CSRF_META = r"""(?i)<meta\s+name=["']csrf[\w-]*["']\s+content=["']([^"']*)["']"""
+
+BUILTIN_NOISE = NoiseRules([
+    IgnoreRule("header", "server", "runserver, gunicorn and nginx name themselves differently"),
+    IgnoreRule("header", "date", "the time the response was sent"),
+    IgnoreRule("header", "connection", "connection handling differs between runserver and nginx"),
+    IgnoreRule("header", "keep-alive", "connection handling differs between runserver and nginx"),
+    IgnoreRule("header", "content-length", "nginx may send the same body chunked instead of with "
+               "a length; the body itself is compared"),
+    IgnoreRule("header", "transfer-encoding", "nginx may send the same body chunked instead of "
+               "with a length; the body itself is compared"),
+    IgnoreRule("header", "content-encoding", "nginx gzips some responses; bodies are compared "
+               "after decoding"),
+    IgnoreRule("header_token", "vary:accept-encoding", "added by nginx's gzip; the other Vary "
+               "tokens are compared"),
+    IgnoreRule("cookie_value", "csrftoken", "Django makes a fresh random CSRF token; the cookie's "
+               "name and attributes are compared"),
+    IgnoreRule("cookie_value", "sessionid", "a fresh random session key; the cookie's name and "
+               "attributes are compared"),
+    IgnoreRule("cookie_attr", "expires", "an absolute date computed when the response was sent; "
+               "Max-Age and the other attributes are compared"),
+    IgnoreRule("text_pattern", _CSRF_INPUT, "Django's per-response CSRF token in forms"),
+    IgnoreRule("text_pattern", _CSRF_META, "a per-response CSRF token in a <meta> tag"),
+    IgnoreRule("text_pattern", _CSRF_SCRIPT, "a per-response CSRF token in a script"),
+    IgnoreRule("json_path", "$..*csrf*", "a per-response CSRF token in JSON"),
+])

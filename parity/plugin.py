@@ -1,0 +1,152 @@
+"""pytest wiring for parity: options, markers, parametrization, reports. Hooks only."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+from parity import report as parity_report
+from parity.config import find_config, load_config
+from parity.errors import ParityConfigError
+from parity.fixtures import environment, http, parity_side, runner_key  # noqa: F401 - fixtures
+from parity.markers import MARKERS, parity_skip_reason, sides_for
+from parity.recording import short_failure
+from parity.runner import SKIP_PROPERTY, ParityRunner
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("parity", "parity: local dev server vs containerized stack")
+    group.addoption("--parity", action="store_true", default=False,
+                    help="run behavior tests against the local dev server AND the compose stack, and compare")
+    group.addoption("--parity-config", metavar="PATH", default=None,
+                    help="the app's pyproject.toml with [tool.parity] (default: found from the rootdir)")
+    group.addoption("--parity-report", metavar="PATH.json", default=None,
+                    help="where to write the JSON report (default: parity-report.json)")
+    group.addoption("--parity-html", metavar="PATH.html", default=None,
+                    help="where to write the HTML report (default: parity-report.html)")
+    group.addoption("--parity-noise", choices=("builtin", "learn"), default="builtin",
+                    help="learn: also run the local side twice and treat what differs as noise")
+    parser.addini("parity_config", "path of the pyproject.toml holding [tool.parity]", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    explicit = config.getoption("parity_config") or config.getini("parity_config")
+    try:
+        path = Path(explicit) if explicit else find_config(config.rootpath)
+        app_config = load_config(path)
+    except ParityConfigError as error:
+        if config.getoption("parity") or explicit:
+            raise pytest.UsageError(error.one_line()) from None
+        return  # no app here: the plugin stays out of the way of unrelated test suites
+    runner = ParityRunner(config=app_config, parity=bool(config.getoption("parity")),
+                          learn=config.getoption("parity_noise") == "learn")
+    config.stash[runner_key] = runner
+    config.pluginmanager.register(ParityPlugin(config, runner), "parity-session")
+
+
+class ParityPlugin:
+    """Registered only when an app config was found: the session's hooks."""
+
+    def __init__(self, config: pytest.Config, runner: ParityRunner) -> None:
+        self.config = config
+        self.runner = runner
+        self.worker = hasattr(config, "workerinput")
+        runner.progress = self._progress
+        self.reports: tuple[Path, Path] | None = None
+
+    def _progress(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or self.worker:
+            return
+        with _progress_lock:  # start-up phases report from several threads
+            reporter.ensure_newline()
+            reporter.write_line(line)
+
+    def _controller(self) -> bool:
+        return self.config.pluginmanager.has_plugin("dsession")
+
+    def pytest_report_header(self) -> list[str]:
+        return [parity_report.header_line(self.runner.config, self.runner.parity)]
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "parity_side" not in metafunc.fixturenames:
+            return
+        sides = sides_for(list(metafunc.definition.iter_markers("only_in")), self.runner.sides)
+        metafunc.parametrize("parity_side", sides, indirect=True, ids=sides)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        needs = any("parity_side" in getattr(item, "fixturenames", ()) for item in session.items)
+        if needs and not self._controller() and not session.config.option.collectonly:
+            self.runner.start()
+            error = self.runner.startup_error
+            if error is not None:
+                pytest.exit(f"parity: {error.one_line()}", returncode=error.exit_code)
+        return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if report.when == "setup":
+            reason = parity_skip_reason(item)
+            if reason:
+                item.user_properties.append((SKIP_PROPERTY, reason))
+                report.user_properties.append((SKIP_PROPERTY, reason))
+        side = getattr(getattr(item, "callspec", None), "params", {}).get("parity_side")
+        if report.when == "call" and side and self.runner.parity and parity_skip_reason(item) is None:
+            divergence = self.runner.divergence_now(item.nodeid, side, report.outcome, _failure(report))
+            if divergence and report.outcome == "passed":
+                report.outcome = "failed"
+                report.longrepr = divergence
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.runner.add_phase(report.nodeid, report.when, report.outcome, _failure(report),
+                              list(report.user_properties))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.runner.stop()
+        if self.worker or not self.runner.parity:
+            return
+        summary = self.runner.summary()
+        json_path, html_path = parity_report.paths(
+            self.config.getoption("parity_report"), self.config.getoption("parity_html"),
+            self.config.invocation_params.dir)
+        secrets = self.runner.secrets()
+        parity_report.write_json(summary, json_path, secrets)
+        parity_report.write_html(summary, html_path, secrets)
+        self.reports = (json_path, html_path)
+        self.summary = summary
+        self.secrets = secrets
+        if summary.failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.reports is None:
+            return
+        terminalreporter.write_sep("=", "parity")
+        for line in parity_report.terminal_lines(self.summary, width=terminalreporter._tw.fullwidth,
+                                                 secrets=self.secrets):
+            terminalreporter.write_line(line)
+        json_path, html_path = self.reports
+        terminalreporter.write_line(f"reports: {html_path}  {json_path}")
+
+
+_progress_lock = threading.Lock()
+
+
+def _failure(report: pytest.TestReport) -> str | None:
+    if report.passed:
+        return None
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and getattr(crash, "message", None):
+        return str(crash.message)
+    return short_failure(report.longreprtext) if report.longreprtext else None

@@ -1,0 +1,209 @@
+"""What `pytest --parity` does, as a plain object the pytest hooks call into.
+
+It owns the session's lifecycle, the recordings of every test in every environment, and the
+verdicts computed from them. Under pytest-xdist, workers start their own environments and
+record; recordings travel to the controller inside test reports and are compared there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from parity.compare import NoiseRules, Verdict, compare, default_noise
+from parity.config import ParityConfig
+from parity.environment import Environment
+from parity.errors import ParityError
+from parity.learn import learn_noise
+from parity.recording import Recording, RecordingSession, base_test_id
+from parity.report import Summary
+from parity.session import ParitySession
+
+RECORDING_PROPERTY = "parity.recording"
+SKIP_PROPERTY = "parity.skip"
+SIDES = ("local", "stack")
+RERUN_SIDE = "local-rerun"
+"""--parity-noise=learn runs the local side a second time; what differs is noise."""
+
+
+@dataclass
+class ParityRunner:
+    config: ParityConfig
+    parity: bool
+    learn: bool = False
+    progress: Callable[[str], None] = lambda line: None
+    session: ParitySession | None = None
+    startup_error: ParityError | None = None
+    live: dict[str, Recording] = field(default_factory=dict)
+    phases: dict[str, list[tuple[str, str, str | None]]] = field(default_factory=dict)
+    results: dict[tuple[str, str], Recording] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.monotonic)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sides(self) -> tuple[str, ...]:
+        sides: tuple[str, ...] = SIDES if self.parity else ("local",)
+        return (*sides, RERUN_SIDE) if self.learn else sides
+
+    @property
+    def noise(self) -> NoiseRules:
+        return default_noise(self.config.compare)
+
+    # --- environments ------------------------------------------------------------------
+    def start(self) -> None:
+        environments = SIDES if self.parity else ("local",)
+        session = ParitySession(self.config, environments=environments, progress=self.progress)
+        try:
+            session.__enter__()
+        except ParityError as error:
+            self.startup_error = error
+            return
+        self.session = session
+
+    def stop(self) -> None:
+        if self.session is not None:
+            session, self.session = self.session, None
+            session.__exit__(None, None, None)
+            self.meta.update(session.describe())
+
+    def environment(self, side: str) -> Environment:
+        __tracebackhide__ = True
+        if self.session is None and self.startup_error is None:
+            self.start()
+        if self.startup_error is not None:
+            raise self.startup_error
+        assert self.session is not None
+        return self.session.environments["local" if side == RERUN_SIDE else side]
+
+    # --- recording -------------------------------------------------------------------------
+    def recording_for(self, nodeid: str, side: str) -> Recording:
+        if nodeid not in self.live:
+            self.live[nodeid] = Recording(base_test_id(nodeid, side), side)
+        return self.live[nodeid]
+
+    @contextlib.contextmanager
+    def using(self, nodeid: str, side: str, properties: list[tuple[str, object]]) -> Iterator[Environment]:
+        """The environment for one test instance; its recording rides out in the test's report."""
+        environment = self.environment(side)
+        self.recording_for(nodeid, side)
+        try:
+            yield environment
+        finally:
+            recording = self.live.pop(nodeid, None)
+            if recording is not None:
+                properties.append((RECORDING_PROPERTY, recording.to_dict()))
+
+    @contextlib.contextmanager
+    def recording_session(self, nodeid: str, environment: Environment, side: str,
+                          declared: NoiseRules | None = None) -> Iterator[RecordingSession]:
+        recording = self.recording_for(nodeid, side)
+        if declared is not None:
+            recording.ignores = recording.ignores.merge(declared)
+        with RecordingSession(environment.base_url, recording,
+                              timeout=self.config.compare.request_timeout) as session:
+            yield session
+
+    # --- results ---------------------------------------------------------------------------
+    def add_phase(self, nodeid: str, when: str, outcome: str, failure: str | None,
+                  properties: list[tuple[str, Any]]) -> None:
+        """Fold one test report in (serial runs, and the xdist controller for every worker)."""
+        self.phases.setdefault(nodeid, []).append((when, outcome, failure))
+        data = dict(properties)
+        if SKIP_PROPERTY in data and RECORDING_PROPERTY in data:
+            recording = data[RECORDING_PROPERTY]
+            self.skipped[recording["test_id"]] = str(data[SKIP_PROPERTY])
+        if when != "teardown":
+            return
+        phases = self.phases.pop(nodeid, [])
+        if RECORDING_PROPERTY not in data:
+            return
+        recording = Recording.from_dict(data[RECORDING_PROPERTY])
+        for phase_when, phase_outcome, phase_failure in phases:
+            recording.record_phase(phase_when, phase_outcome, phase_failure)
+        self.results[(recording.test_id, recording.environment)] = recording
+
+    def divergence_now(self, nodeid: str, side: str, call_outcome: str, failure: str | None) -> str | None:
+        """In a serial run, [stack] runs right after [local]: compare at once, so the stack
+        test itself fails with the difference. Returns the text, or None when it matches."""
+        if side != "stack" or nodeid not in self.live:
+            return None
+        stack = Recording.from_dict(self.live[nodeid].to_dict())
+        local = self.results.get((stack.test_id, "local"))
+        if local is None or stack.test_id in self.skipped:
+            return None
+        stack.record_phase("call", call_outcome, failure)
+        verdict = compare(local, stack, self.noise)
+        return describe_verdict(verdict) if verdict.failed else None
+
+    def verdicts(self) -> list[Verdict]:
+        verdicts = []
+        for test_id in sorted({test_id for test_id, _side in self.results}):
+            local = self.results.get((test_id, "local"))
+            stack = self.results.get((test_id, "stack"))
+            if local is None or stack is None:
+                continue
+            noise = self.noise
+            rerun = self.results.get((test_id, RERUN_SIDE))
+            if rerun is not None:
+                noise = noise.merge(learn_noise(local, rerun))
+            verdicts.append(compare(local, stack, noise, skip_reason=self.skipped.get(test_id)))
+        return verdicts
+
+    def one_sided(self) -> list[str]:
+        sides: dict[str, set[str]] = {}
+        for test_id, side in self.results:
+            sides.setdefault(test_id, set()).add(side)
+        return [f"{test_id} ran in {', '.join(sorted(s & set(SIDES)))} only"
+                for test_id, s in sorted(sides.items()) if len(s & set(SIDES)) == 1]
+
+    def summary(self, facts: list[dict[str, Any]] | None = None) -> Summary:
+        declared = {
+            "local": dict(self.config.local.env),
+            "stack": dict(self.config.stack.env),
+        }
+        meta = {
+            "app": self.config.name,
+            "config": str(self.config.file),
+            "duration_seconds": round(time.monotonic() - self.started_at, 2),
+            **self.meta,
+        }
+        return Summary(verdicts=self.verdicts(), facts=facts or list(self.meta.get("facts", [])),
+                       declared_differences=declared, meta=meta, notes=self.one_sided())
+
+    def secrets(self) -> list[str]:
+        """Values no report may show: the database password and secret-looking settings."""
+        found = list(self.meta.pop("_secrets", []))
+        for env in (self.config.env, self.config.local.env, self.config.stack.env):
+            found += [value for name, value in env.items() if _secret_name(name)]
+        for name, value in os.environ.items():
+            if name in ("PGPASSWORD", "PARITY_DATABASE_URL") or _secret_name(name):
+                found.append(value)
+        return [s for s in found if s]
+
+
+def _secret_name(name: str) -> bool:
+    upper = name.upper()
+    return any(word in upper for word in ("PASSWORD", "SECRET", "TOKEN", "CREDENTIAL", "API_KEY",
+                                          "PRIVATE_KEY", "DATABASE_URL"))
+
+
+def describe_verdict(verdict: Verdict) -> str:
+    """The divergence as the failing [stack] test shows it: what, where, both values."""
+    lines = [f"parity: [stack] {verdict.kind} from [local] ({len(verdict.differences)} difference"
+             f"{'s' if len(verdict.differences) != 1 else ''})"]
+    if verdict.kind == "outcome":
+        lines.append(f"  local: {verdict.local_outcome}  {verdict.failures.get('local') or ''}".rstrip())
+        lines.append(f"  stack: {verdict.stack_outcome}  {verdict.failures.get('stack') or ''}".rstrip())
+    for difference in verdict.differences[:10]:
+        where = f"#{difference.exchange + 1} {difference.request}" if difference.exchange is not None else ""
+        lines.append(f"  {where} {difference.field}".rstrip())
+        lines.append(f"    local: {difference.local}")
+        lines.append(f"    stack: {difference.stack}")
+        if difference.diff:
+            lines += ["    " + line for line in difference.diff.splitlines()[:20]]
+    return "\n".join(lines)

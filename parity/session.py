@@ -1,0 +1,244 @@
+"""One session that owns everything: Postgres, images, both environments, and their teardown.
+
+Start-up runs as much in parallel as the dependencies allow:
+
+    sweep leftovers of dead runs
+    ├── Postgres start ─┐
+    └── image build ────┴── one database per environment
+                            ├── local: release step, runserver
+                            └── stack: (build script), release step, compose up
+
+Teardown runs in reverse on every exit path: normal end, exception, Ctrl-C, SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from types import FrameType, TracebackType
+from typing import Any, TypeVar
+
+from parity import clean, proc
+from parity.config import ParityConfig
+from parity.environment import Environment
+from parity.local import LocalServer
+from parity.postgres import Postgres
+from parity.runs import Run
+from parity.stack import Stack
+
+T = TypeVar("T")
+ENVIRONMENTS = ("local", "stack")
+
+
+@dataclass
+class Timings:
+    """Seconds per phase, for the report and the benchmarks."""
+
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phases[name] = round(time.monotonic() - started, 3)
+
+
+class ParitySession:
+    """Brings both environments up and hands out `Environment` objects; a context manager."""
+
+    def __init__(
+        self,
+        config: ParityConfig,
+        *,
+        environments: tuple[str, ...] = ENVIRONMENTS,
+        progress: Callable[[str], None] = lambda line: None,
+        run_id: str | None = None,
+    ) -> None:
+        self.config = config
+        self.wanted = environments
+        self.progress = progress
+        self.run_id = run_id
+        self.run: Run | None = None
+        self.postgres: Postgres | None = None
+        self.images: Any = None
+        self.local: LocalServer | None = None
+        self.stack: Stack | None = None
+        self.environments: dict[str, Environment] = {}
+        self.timings = Timings()
+        self._exit = contextlib.ExitStack()
+        self._old_handlers: dict[int, Any] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> ParitySession:
+        self._install_signal_handlers()
+        try:
+            self._start()
+        except BaseException:
+            self._teardown()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._teardown()
+
+    def _start(self) -> None:
+        started = time.monotonic()
+        with self.timings.phase("sweep"):
+            for line in clean.sweep():
+                self.progress(f"swept leftover of a dead run: {line}")
+        proc.reset_cancel()
+        self.run = Run.start(self.run_id)
+        self._exit.callback(self.run.finish)
+        self.progress(f"parity run {self.run.id}")
+
+        want_stack = "stack" in self.wanted
+        build_images = want_stack and not self.config.stack.user_owned
+        with self.timings.phase("postgres+images"):
+            jobs: dict[str, Callable[[], Any]] = {"postgres": self._start_postgres}
+            if build_images:
+                jobs["images"] = self._build_images
+            self._parallel(jobs)
+        assert self.postgres is not None
+
+        databases = {}
+        with self.timings.phase("databases"):
+            for name in self.wanted:
+                databases[name] = self.postgres.create_database(self.postgres.database_name(name))
+
+        with self.timings.phase("environments"):
+            jobs = {}
+            if "local" in self.wanted:
+                jobs["local"] = lambda: self._enter(LocalServer(
+                    self.config, databases["local"].env("local"), run=self.run, progress=self.progress))
+            if want_stack:
+                jobs["stack"] = lambda: self._enter(Stack(
+                    self.config, databases["stack"].env("container"), run=self._run(),
+                    images=self.images, progress=self.progress))
+            results = self._parallel(jobs)
+        self.local = results.get("local")
+        self.stack = results.get("stack")
+
+        if self.local is not None:
+            self.environments["local"] = Environment(
+                "local", self.local.base_url, databases["local"].url("local"), "local://",
+                self.local.logs)
+        if self.stack is not None:
+            stack = self.stack
+            self.environments["stack"] = Environment(
+                "stack", stack.base_url, databases["stack"].url("local"),
+                f"docker://{stack.container_name()}", stack.logs)
+        for environment in self.environments.values():
+            self._exit.callback(environment.close)
+        self.timings.phases["startup"] = round(time.monotonic() - started, 3)
+        self.progress(f"environments ready in {time.monotonic() - started:.1f}s: "
+                      + ", ".join(f"{e.name} {e.base_url}" for e in self.environments.values()))
+
+    def _run(self) -> Run:
+        assert self.run is not None
+        return self.run
+
+    def _start_postgres(self) -> Postgres:
+        # Local-only runs never touch Docker: the cluster then listens on loopback only.
+        gateway = "auto" if "stack" in self.wanted else None
+        self.postgres = self._enter(Postgres(self._run().id, log=self.progress, run=self._run(),
+                                             docker_gateway=gateway))
+        return self.postgres
+
+    def describe(self) -> dict[str, Any]:
+        """What the reports say about this session (never a password: it goes to `_secrets`)."""
+        facts: dict[str, Any] = {"phases": dict(self.timings.phases)}
+        if self.run is not None:
+            facts["run_id"] = self.run.id
+        if self.images is not None:
+            facts["images"] = {"app": self.images.app, "frontend": self.images.frontend,
+                               "built": list(self.images.built)}
+        if self.postgres is not None:
+            facts["database"] = ("PARITY_DATABASE_URL" if self.postgres.external
+                                 else f"throwaway Postgres on 127.0.0.1:{self.postgres.port}")
+            facts["_secrets"] = [self.postgres.password]
+        return facts
+
+    def _build_images(self) -> Any:
+        from parity.images import build_images
+
+        self.images = build_images(self.config, progress=self.progress)
+        return self.images
+
+    def _enter(self, resource: AbstractContextManager[T]) -> T:
+        """Enter a resource and register its exit; thread-safe (ExitStack calls are serialized)."""
+        value = resource.__enter__()
+        with _exit_lock:
+            self._exit.push(resource.__exit__)
+        return value
+
+    def _parallel(self, jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+        """Run start-up jobs in threads; on any failure or Ctrl-C, stop the rest, then re-raise."""
+        if len(jobs) == 1:
+            name, job = next(iter(jobs.items()))
+            return {name: job()}
+        results: dict[str, Any] = {}
+        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="parity") as pool:
+            futures: dict[str, Future[Any]] = {name: pool.submit(job) for name, job in jobs.items()}
+            try:
+                for name, future in futures.items():
+                    while True:
+                        try:
+                            results[name] = future.result(timeout=0.2)
+                            break
+                        except TimeoutError:
+                            if any(f.done() and f.exception() for f in futures.values()):
+                                proc.cancel_all()
+            except BaseException:
+                proc.cancel_all()
+                for future in futures.values():
+                    with contextlib.suppress(BaseException):
+                        future.result()
+                raise
+        return results
+
+    # --- teardown --------------------------------------------------------------------------
+    def _teardown(self) -> None:
+        """Reverse order; further Ctrl-C / SIGTERM are ignored until everything is gone."""
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                previous[signum] = signal.signal(signum, self._during_teardown)
+        started = time.monotonic()
+        try:
+            self._exit.close()
+        finally:
+            self.timings.phases["teardown"] = round(time.monotonic() - started, 3)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            self._restore_signal_handlers()
+
+    def _during_teardown(self, signum: int, frame: FrameType | None) -> None:
+        self.progress("parity: tearing down, please wait (a second signal will not leave things behind)")
+
+    def _install_signal_handlers(self) -> None:
+        # pytest has no SIGTERM handler: without one a CI cancellation would kill us mid-run.
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self._old_handlers[signal.SIGTERM] = signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    def _restore_signal_handlers(self) -> None:
+        for signum, handler in self._old_handlers.items():
+            signal.signal(signum, handler)
+        self._old_handlers.clear()
+
+
+_exit_lock = threading.Lock()
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")

@@ -1,0 +1,289 @@
+"""The stack environment: the app's images wired by the real `docker compose` CLI.
+
+Generated mode: parity writes the compose file (app + frontend, from images.py). Own mode
+(`[tool.parity.stack] compose_file`): the user's compose file and build script, plus an
+override that only adds published ports (127.0.0.1), the database environment, the host
+gateway and parity's labels. Either way the project name carries the run id, and teardown is
+`down -v --remove-orphans` with a short stop timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from parity import engine as docker_engine
+from parity import proc
+from parity.config import ParityConfig
+from parity.errors import CommandError, StartupError
+from parity.net import answers
+from parity.runs import LABEL, Run
+from parity.waiting import wait_until
+
+STOP_TIMEOUT = 2
+UP_TIMEOUT = 300.0
+READY_TIMEOUT = 90.0
+RELEASE_TIMEOUT = 600.0
+BUILD_SCRIPT_TIMEOUT = 1800.0
+
+
+class Stack:
+    """A compose project for one run: build script (own mode), release step, up, logs, down."""
+
+    name = "stack"
+
+    def __init__(
+        self,
+        config: ParityConfig,
+        database_env: Mapping[str, str],
+        *,
+        run: Run,
+        images: Any = None,
+        progress: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.config = config
+        self.database_env = dict(database_env)
+        self.run = run
+        self.images = images
+        self.progress = progress
+        self.project = re.sub(r"[^a-z0-9_-]", "", f"parity-{config.name}-{run.id}{_worker()}".lower())
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.files: list[Path] = []
+        self.port = 0
+        self.app_port = 0
+        self.release_output = ""
+        self._final_logs = ""
+        self._up = False
+
+    # --- naming ------------------------------------------------------------------------
+    @property
+    def app_service(self) -> str:
+        return self.config.stack.app_service if self.config.stack.user_owned else "app"
+
+    @property
+    def entry_service(self) -> str:
+        return self.config.stack.entry_service if self.config.stack.user_owned else "frontend"
+
+    @property
+    def entry_port(self) -> int:
+        if self.config.stack.user_owned:
+            return self.config.stack.entry_port
+        from parity.images import FRONTEND_PORT
+
+        return FRONTEND_PORT
+
+    @property
+    def internal_app_port(self) -> int:
+        if self.config.stack.user_owned:
+            return self.config.stack.app_port
+        from parity.images import APP_PORT
+
+        return APP_PORT
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environ(self) -> dict[str, str]:
+        """What the app container gets: declared env and the database, nothing from the shell."""
+        env = self.config.env_for("stack")
+        env.update(self.database_env)
+        return env
+
+    # --- compose files -------------------------------------------------------------------
+    def compose_documents(self) -> list[dict[str, Any]]:
+        """The compose file(s) parity writes, as data (JSON is valid YAML, so no YAML library)."""
+        labels = {LABEL: self.run.id}
+        gateway = [f"{docker_engine.HOST_GATEWAY_NAME}:host-gateway"]
+        app: dict[str, Any] = {
+            "environment": self.environ(),
+            "extra_hosts": gateway,
+            "labels": labels,
+            "stop_grace_period": f"{STOP_TIMEOUT}s",
+        }
+        entry: dict[str, Any] = {
+            "ports": [f"127.0.0.1::{self.entry_port}"],
+            "labels": labels,
+            "stop_grace_period": f"{STOP_TIMEOUT}s",
+        }
+        networks = {"default": {"labels": labels}}
+        if self.config.stack.user_owned:
+            return [{"services": {self.app_service: app, self.entry_service: entry}, "networks": networks}]
+        assert self.images is not None, "generated mode needs built images"
+        app["image"] = self.images.app
+        entry["image"] = self.images.frontend
+        entry["depends_on"] = [self.app_service]
+        return [{"services": {self.app_service: app, self.entry_service: entry}, "networks": networks}]
+
+    def _write_files(self) -> None:
+        assert self._tmp is not None
+        directory = Path(self._tmp.name)
+        documents = self.compose_documents()
+        if self.config.stack.user_owned:
+            assert self.config.stack.compose_file is not None
+            self.files = [self.config.stack.compose_file]
+            path = directory / "parity.override.yaml"
+        else:
+            self.files = []
+            path = directory / "compose.yaml"
+        path.write_text(json.dumps(documents[0], indent=2))
+        os.chmod(path, 0o600)  # it holds the database password
+        self.files.append(path)
+
+    def compose(self, *args: str, timeout: float, what: str, check: bool = True) -> str:
+        argv = [*docker_engine.compose_command(), "-p", self.project]
+        for file in self.files:
+            argv += ["-f", str(file)]
+        argv += list(args)
+        workdir = self.config.stack.compose_file.parent if self.config.stack.compose_file else None
+        done = proc.run(argv, timeout=timeout, cwd=workdir, env=self._compose_env(), what=what,
+                        check=check)
+        return done.stdout
+
+    def _compose_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PARITY_BASE_IMAGE"] = self.config.base_image
+        env["PARITY_FRONTEND_IMAGE"] = self.config.frontend_image
+        env["PARITY_RUN"] = self.run.id
+        return env
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> Stack:
+        try:
+            self._tmp = tempfile.TemporaryDirectory(prefix="parity-stack-")
+            self._write_files()
+            self.run.record("stack", {"project": self.project, "files": [str(f) for f in self.files],
+                                      "workdir": str(self.config.root)})
+            self._build_script()
+            self._release()
+            self._bring_up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.down()
+
+    def _build_script(self) -> None:
+        script = self.config.stack.build
+        if script is None:
+            return
+        self.progress(f"stack: build script {script.relative_to(self.config.root)}")
+        started = time.monotonic()
+        try:
+            proc.run(["bash", str(script)], timeout=BUILD_SCRIPT_TIMEOUT, cwd=self.config.root,
+                     env=self._compose_env(), what="build script")
+        except CommandError as error:
+            raise StartupError("stack", f"build script ({script.name})", _last_line(error.output),
+                               _tail(error.output)) from None
+        self.progress(f"stack: build script done in {time.monotonic() - started:.1f}s")
+
+    def _release(self) -> None:
+        if not self.config.release:
+            return
+        self.progress(f"stack: release step in the {self.app_service} image: {' '.join(self.config.release)}")
+        started = time.monotonic()
+        try:
+            self.release_output = self.compose(
+                "run", "--rm", "--no-deps", "-T", self.app_service, *self.config.release,
+                timeout=RELEASE_TIMEOUT, what="release step")
+        except CommandError as error:
+            raise StartupError("stack", f"release step ({' '.join(self.config.release)})",
+                               _last_line(error.output), _tail(error.output)) from None
+        self.progress(f"stack: release step done in {time.monotonic() - started:.1f}s")
+
+    def _bring_up(self) -> None:
+        self.progress(f"stack: compose up ({self.project})")
+        started = time.monotonic()
+        self._up = True
+        try:
+            self.compose("up", "-d", "--no-build", timeout=UP_TIMEOUT, what="compose up")
+        except CommandError as error:
+            raise StartupError("stack", "compose up", _last_line(error.output),
+                               _tail(error.output + "\n" + self.logs())) from None
+        mapping = self.compose("port", self.entry_service, str(self.entry_port),
+                               timeout=30, what="compose port").strip()
+        self.port = int(mapping.rsplit(":", 1)[1])
+
+        def ready() -> bool:
+            exited = self._exited_services()
+            if exited:
+                raise StartupError("stack", "start", f"container exited: {', '.join(exited)}",
+                                   _tail(self.logs()))
+            return answers(self.base_url + "/")
+
+        waited = wait_until(ready, timeout=READY_TIMEOUT, pause=0.1,
+                            what=f"stack entry {self.entry_service} at {self.base_url}", logs=self.logs)
+        self.progress(f"stack: serving at {self.base_url} (up in {time.monotonic() - started:.1f}s, "
+                      f"answered after {waited:.1f}s)")
+
+    def _containers(self, service: str | None = None) -> list[Any]:
+        # The SDK rather than `compose ps --format json`, which the legacy docker-compose lacks.
+        filters = [f"com.docker.compose.project={self.project}"]
+        if service:
+            filters.append(f"com.docker.compose.service={service}")
+        return list(docker_engine.client().containers.list(all=True, filters={"label": filters}))
+
+    def _exited_services(self) -> list[str]:
+        exited = []
+        for container in self._containers():
+            if container.labels.get("com.docker.compose.oneoff") == "True":
+                continue
+            if container.status in ("exited", "dead"):
+                code = container.attrs.get("State", {}).get("ExitCode")
+                exited.append(f"{container.labels.get('com.docker.compose.service')} (exit {code})")
+        return exited
+
+    def container_name(self, service: str | None = None) -> str:
+        """The running container of a service (for testinfra's docker:// backend)."""
+        running = [c for c in self._containers(service or self.app_service) if c.status == "running"]
+        if not running:
+            raise StartupError("stack", "find container", f"no running {service or self.app_service} container")
+        return str(running[0].name)
+
+    def logs(self) -> str:
+        if not self._up:
+            return self._final_logs
+        try:
+            return self.compose("logs", "--no-color", "--tail", "200", timeout=30,
+                                what="compose logs", check=False)
+        except CommandError:
+            return self._final_logs
+
+    def down(self) -> None:
+        if self._tmp is None:
+            return
+        if self._up:
+            self._final_logs = self.logs()
+        self._up = False
+        try:
+            self.compose("down", "-v", "--remove-orphans", "-t", str(STOP_TIMEOUT),
+                         timeout=120, what="compose down", check=False)
+        finally:
+            self._tmp.cleanup()
+            self._tmp = None
+            self.run.forget("stack")
+
+
+def _worker() -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return f"-{worker}" if worker else ""
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no output"

@@ -1,0 +1,199 @@
+"""The terminal summary, the JSON report, the HTML report, and redaction."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from parity.compare import BUILTIN_NOISE, Difference, Verdict
+from parity.diffview import side_by_side_rows
+from parity.report import (
+    REDACTED,
+    SCHEMA_VERSION,
+    Summary,
+    read_json,
+    redact,
+    terminal_lines,
+    write_html,
+    write_json,
+)
+
+PASSWORD = "s3cr3t/pass+word"
+
+
+def _summary() -> Summary:
+    server_rule = BUILTIN_NOISE.header("server")
+    assert server_rule is not None
+    return Summary(
+        verdicts=[
+            Verdict("t.py::test_ok", "match", ignored=[(server_rule, 2)]),
+            Verdict("t.py::test_api", "diverge", differences=[
+                Difference(0, "GET /api/", "header:Content-Type", "application/json",
+                           "text/html; charset=utf-8"),
+                Difference(1, "GET /page", "body", "line 2: <b>old</b>", "line 2: <b>new</b>",
+                           "--- local\n+++ stack\n@@ -1,3 +1,3 @@\n"
+                           " a\n-<b>old</b>\n+<b>new</b>\n c"),
+            ]),
+            Verdict("t.py::test_login", "outcome", local_outcome="passed", stack_outcome="failed",
+                    failures={"local": None, "stack": f"password {PASSWORD} refused"},
+                    differences=[Difference(None, "", "outcome", "passed",
+                                            f"failed: password {PASSWORD} refused")]),
+            Verdict("t.py::test_skip", "skipped", note="parity_skip: flaky"),
+            Verdict("t.py::test_xss", "diverge", differences=[
+                Difference(0, "GET /<script>", "body:$.name", '"<script>alert(1)</script>"',
+                           '"x"')]),
+        ],
+        facts=[
+            {"name": "python", "local": "3.11.4", "stack": "3.12.1", "severity": "fail",
+             "expected": False, "detail": ""},
+            {"name": "timezone", "local": "UTC", "stack": "Europe/Vienna", "severity": "warn",
+             "expected": True, "detail": "declared"},
+            {"name": "user", "local": "dev", "stack": "app", "severity": "info",
+             "expected": False, "detail": ""},
+        ],
+        declared_differences={"local": {"DJANGO_SETTINGS_MODULE": "app.settings.dev"},
+                              "stack": {"DJANGO_SETTINGS_MODULE": "app.settings.prod",
+                                        "DATABASE_PASSWORD": PASSWORD}},
+        meta={"run_id": "0101abc", "duration": 12.5, "database": "throwaway Postgres"},
+    )
+
+
+def test_terminal_counts_first_then_divergences_then_facts() -> None:
+    lines = terminal_lines(_summary(), width=100, secrets=[PASSWORD])
+    assert lines[0] == "parity: 1 match, 2 diverge, 1 outcome, 1 skipped"
+    assert lines[1] == "facts: 1 fail, 1 warn, 1 info"
+    assert lines[2:5] == [
+        "declared differences (the first suspects):",
+        f"  DATABASE_PASSWORD: local (not set) │ stack {REDACTED}",
+        "  DJANGO_SETTINGS_MODULE: local app.settings.dev │ stack app.settings.prod"]
+    assert all(len(line) <= 100 for line in lines)
+    text = "\n".join(lines)
+    assert "DIVERGE t.py::test_api" in text and "OUTCOME t.py::test_login" in text
+    assert "test_ok" not in text and "test_skip" not in text
+    (row,) = [line for line in lines if "application/json" in line]
+    assert row.index("application/json") < row.index("│") < row.index("text/html")
+    assert any("<b>old</b>" in line and "<b>new</b>" in line for line in lines)
+    assert "FAIL python: local 3.11.4 │ stack 3.12.1" in text
+    assert "WARN timezone: local UTC │ stack Europe/Vienna (expected)" in text
+    assert "INFO" not in text
+    assert PASSWORD not in text and REDACTED in text
+
+
+def test_terminal_for_a_clean_run_is_one_line() -> None:
+    summary = Summary(verdicts=[Verdict("t", "match")])
+    assert terminal_lines(summary) == ["parity: 1 match, 0 diverge, 0 outcome, 0 skipped"]
+    assert not summary.failed
+
+
+def test_json_report_schema(tmp_path: Path) -> None:
+    path = tmp_path / "out" / "parity-report.json"
+    write_json(_summary(), path, secrets=[PASSWORD])
+    raw = path.read_text(encoding="utf-8")
+    assert PASSWORD not in raw and "s3cr3t%2Fpass%2Bword" not in raw
+    data = json.loads(raw)
+    assert data["schema_version"] == SCHEMA_VERSION == 1
+    assert set(data) == {"schema_version", "tool", "version", "ok", "counts", "meta",
+                         "declared_differences", "notes", "verdicts", "facts"}
+    assert data["ok"] is False
+    assert data["counts"] == {"match": 1, "diverge": 2, "outcome": 1, "skipped": 1}
+    verdict = data["verdicts"][1]
+    assert set(verdict) == {"test_id", "kind", "local_outcome", "stack_outcome", "failures",
+                            "note", "differences", "ignored"}
+    assert set(verdict["differences"][0]) == {"exchange", "request", "field", "local", "stack",
+                                              "diff"}
+    assert set(data["verdicts"][0]["ignored"][0]) == {"kind", "target", "reason", "source",
+                                                      "count"}
+    assert data["declared_differences"]["stack"]["DATABASE_PASSWORD"] == REDACTED
+    assert read_json(path).counts() == _summary().counts()
+
+
+def test_json_report_rejects_unknown_schema(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    path.write_text('{"schema_version": 99}')
+    with pytest.raises(ValueError, match="schema_version 99"):
+        read_json(path)
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag not in ("meta", "br", "input", "link"):
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open and self.open[-1] == tag, f"</{tag}> closes <{self.open[-1:]}>"
+        self.open.pop()
+
+
+def test_html_report_structure_escaping_and_redaction(tmp_path: Path) -> None:
+    path = tmp_path / "parity-report.html"
+    write_html(_summary(), path, secrets=[PASSWORD])
+    page = path.read_text(encoding="utf-8")
+    parser = _Collector()
+    parser.feed(page)
+    assert parser.open == []
+    tags = parser.tags
+    classes = [attrs.get("class") or "" for _, attrs in tags]
+    verdicts = [attrs for tag, attrs in tags if tag == "article"]
+    assert [v["data-verdict"] for v in verdicts] == ["outcome", "diverge", "diverge", "match",
+                                                     "skipped"]
+    assert {v["class"] for v in verdicts} >= {"verdict diverge", "verdict match"}
+    filters = [attrs["data-filter"] for tag, attrs in tags
+               if tag == "button" and "filter" in (attrs.get("class") or "")]
+    assert filters == ["all", "match", "diverge", "outcome", "skipped"]
+    assert "side-by-side" in classes
+    assert "changed" in classes and "ignored" in classes
+    ids = [attrs["id"] for _, attrs in tags if attrs.get("id")]
+    assert len(ids) == len(set(ids))
+    assert page.index('id="declared-differences"') < page.index('id="verdicts"')
+    assert page.index('id="verdicts"') < page.index('id="facts"')
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;b&gt;old&lt;/b&gt;" in page
+    assert "runserver, gunicorn and nginx name themselves differently" in page
+    assert PASSWORD not in page and REDACTED in page
+    assert not any(tag in ("link", "img", "iframe") or attrs.get("src") for tag, attrs in tags)
+
+
+def test_side_by_side_rows_pair_changes() -> None:
+    diff = "--- local\n+++ stack\n@@ -1,4 +1,4 @@\n a\n-b\n-c\n+B\n d\n@@ -10,2 +10,3 @@\n x\n+y"
+    rows = side_by_side_rows(diff)
+    assert [(r.tag, r.local_no, r.local, r.stack_no, r.stack) for r in rows] == [
+        ("same", 1, "a", 1, "a"),
+        ("changed", 2, "b", 2, "B"),
+        ("removed", 3, "c", None, None),
+        ("same", 4, "d", 3, "d"),
+        ("gap", None, "…", None, "…"),
+        ("same", 10, "x", 10, "x"),
+        ("added", None, None, 11, "y"),
+    ]
+
+
+def test_redact() -> None:
+    assert redact(f"postgres://u:{PASSWORD}@h/db", [PASSWORD]) == f"postgres://u:{REDACTED}@h/db"
+    assert redact("postgres://u:s3cr3t%2Fpass%2Bword@h", [PASSWORD]) == f"postgres://u:{REDACTED}@h"
+    assert redact("a 1 b", ["1", ""]) == "a 1 b"  # too short to tell apart from text
+
+
+def test_failed_counts_unexpected_failing_facts_only() -> None:
+    fact = {"name": "python", "local": "3.11", "stack": "3.12", "severity": "fail",
+            "expected": True, "detail": ""}
+    assert not Summary(facts=[fact]).failed
+    assert Summary(facts=[{**fact, "expected": False}]).failed
+
+
+def test_an_empty_run_still_writes_both_reports(tmp_path: Path) -> None:
+    write_json(Summary(), tmp_path / "r.json")
+    write_html(Summary(), tmp_path / "r.html")
+    assert json.loads((tmp_path / "r.json").read_text())["ok"] is True
+    parser = _Collector()
+    parser.feed((tmp_path / "r.html").read_text())
+    assert parser.open == []

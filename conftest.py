@@ -17,6 +17,9 @@ pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).parent
 
+# pytester moves HOME into each test's tmp dir; keep one wheel cache for every run.
+os.environ.setdefault("PARITY_CACHE_DIR", str(Path.home() / ".cache" / "parity"))
+
 
 def _missing_parts() -> list[str]:
     missing = []

@@ -104,16 +104,18 @@ class LocalServer:
         self.release_output = done.stdout
         self.progress(f"local: release step done in {time.monotonic() - started:.1f}s")
 
-    def server_argv(self) -> list[str]:
+    def server_argv(self, insecure: bool = True) -> list[str]:
         if self.config.app == "django":
+            # --insecure serves static files with DEBUG off, as nginx does in the stack; it only
+            # exists when django.contrib.staticfiles is installed.
             return [self.python, "manage.py", "runserver", f"127.0.0.1:{self.port}",
-                    "--noreload", "--insecure"]
+                    "--noreload", *(["--insecure"] if insecure else [])]
         return [self.python, "-m", "parity.wsgi_dev", self.config.wsgi, "127.0.0.1", str(self.port)]
 
-    def _start(self) -> None:
+    def _start(self, insecure: bool = True) -> None:
         assert self.log_path is not None
         self.port = free_port()
-        argv = self.server_argv()
+        argv = self.server_argv(insecure)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 argv, cwd=self.config.project_dir, env=self.environ(),
@@ -130,8 +132,14 @@ class LocalServer:
                                    f"exited with code {self.process.returncode}", _tail(self.logs()))
             return answers(self.base_url + "/")
 
-        waited = wait_until(ready, timeout=READY_TIMEOUT, pause=0.05,
-                            what=f"local dev server at {self.base_url}", logs=self.logs)
+        try:
+            waited = wait_until(ready, timeout=READY_TIMEOUT, pause=0.05,
+                                what=f"local dev server at {self.base_url}", logs=self.logs)
+        except StartupError:
+            if insecure and "unrecognized arguments: --insecure" in self.logs():
+                self.process = None  # it has exited; no staticfiles app, so no static files to serve
+                return self._start(insecure=False)
+            raise
         self.progress(f"local: serving at {self.base_url} (ready in {waited:.1f}s)")
 
     def logs(self) -> str:

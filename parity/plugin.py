@@ -14,7 +14,7 @@ from parity.errors import ParityConfigError
 from parity.fixtures import environment, http, parity_side, runner_key  # noqa: F401 - fixtures
 from parity.markers import MARKERS, parity_skip_reason, sides_for
 from parity.recording import short_failure
-from parity.runner import SKIP_PROPERTY, ParityRunner
+from parity.runner import DIVERGED_PROPERTY, SKIP_PROPERTY, ParityRunner
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -86,6 +86,9 @@ class ParityPlugin:
             self.runner.start()
             error = self.runner.startup_error
             if error is not None:
+                details = str(error).splitlines()[1:]
+                if details:  # the failing step's log tail: the one line alone rarely says why
+                    self._progress("\n".join(["parity: last log lines:", *details]))
                 pytest.exit(f"parity: {error.one_line()}", returncode=error.exit_code)
         return (yield)
 
@@ -105,6 +108,7 @@ class ParityPlugin:
             if divergence and report.outcome == "passed":
                 report.outcome = "failed"
                 report.longrepr = divergence
+                report.user_properties.append((DIVERGED_PROPERTY, True))
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -114,7 +118,7 @@ class ParityPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.runner.stop()
-        if self.worker or not self.runner.parity:
+        if self.worker or not self.runner.parity or self.runner.startup_error is not None:
             return
         summary = self.runner.summary()
         json_path, html_path = parity_report.paths(

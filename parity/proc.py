@@ -40,13 +40,15 @@ def run(
     what: str | None = None,
     check: bool = True,
     input: str | None = None,
+    cancellable: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Run argv to completion; stdout and stderr are merged into `.stdout`.
 
     On timeout the whole process group is killed before CommandError is raised, so a
-    hung child cannot outlive its caller.
+    hung child cannot outlive its caller. Teardown commands pass cancellable=False: they must
+    run even while (because) the session is being cancelled.
     """
-    if _cancelled:
+    if _cancelled and cancellable:
         raise CommandError(argv, None, "cancelled: the session is shutting down", what)
     proc = subprocess.Popen(
         list(argv),
@@ -58,7 +60,8 @@ def run(
         text=True,
         start_new_session=True,
     )
-    _live_groups.add(proc.pid)
+    if cancellable:
+        _live_groups.add(proc.pid)
     try:
         out, _ = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:

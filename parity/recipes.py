@@ -196,6 +196,12 @@ from django.core.management import call_command  # noqa: E402
 declared = getattr(settings, "STATIC_ROOT", None)
 settings.STATIC_ROOT = "{STATIC_ROOT}"
 django.setup()
+
+from django.apps import apps  # noqa: E402
+
+if not apps.is_installed("django.contrib.staticfiles"):
+    print("django.contrib.staticfiles is not installed: no static files to collect")
+    sys.exit(0)
 call_command("collectstatic", interactive=False, verbosity=1)
 if declared:
     declared = os.path.abspath(os.fspath(declared))

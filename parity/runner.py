@@ -25,6 +25,8 @@ from parity.session import ParitySession
 
 RECORDING_PROPERTY = "parity.recording"
 SKIP_PROPERTY = "parity.skip"
+DIVERGED_PROPERTY = "parity.diverged"
+"""Set on a [stack] call report that parity itself failed: the test's own outcome was "passed"."""
 SIDES = ("local", "stack")
 RERUN_SIDE = "local-rerun"
 """--parity-noise=learn runs the local side a second time; what differs is noise."""
@@ -112,8 +114,10 @@ class ParityRunner:
     def add_phase(self, nodeid: str, when: str, outcome: str, failure: str | None,
                   properties: list[tuple[str, Any]]) -> None:
         """Fold one test report in (serial runs, and the xdist controller for every worker)."""
-        self.phases.setdefault(nodeid, []).append((when, outcome, failure))
         data = dict(properties)
+        if when == "call" and data.get(DIVERGED_PROPERTY):
+            outcome, failure = "passed", None
+        self.phases.setdefault(nodeid, []).append((when, outcome, failure))
         if SKIP_PROPERTY in data and RECORDING_PROPERTY in data:
             recording = data[RECORDING_PROPERTY]
             self.skipped[recording["test_id"]] = str(data[SKIP_PROPERTY])

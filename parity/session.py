@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
@@ -182,29 +182,32 @@ class ParitySession:
         return value
 
     def _parallel(self, jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
-        """Run start-up jobs in threads; on any failure or Ctrl-C, stop the rest, then re-raise."""
+        """Run start-up jobs in threads; on a failure or Ctrl-C, stop the rest, then re-raise.
+
+        The error raised is the first one that happened: the others are usually just the
+        cancellation it caused (an initdb killed because the image build failed).
+        """
         if len(jobs) == 1:
             name, job = next(iter(jobs.items()))
             return {name: job()}
-        results: dict[str, Any] = {}
         with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="parity") as pool:
-            futures: dict[str, Future[Any]] = {name: pool.submit(job) for name, job in jobs.items()}
+            futures = {pool.submit(job): name for name, job in jobs.items()}
+            pending = set(futures)
+            first_error: BaseException | None = None
             try:
-                for name, future in futures.items():
-                    while True:
-                        try:
-                            results[name] = future.result(timeout=0.2)
-                            break
-                        except TimeoutError:
-                            if any(f.done() and f.exception() for f in futures.values()):
-                                proc.cancel_all()
+                while pending:
+                    done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+                    failed = [f for f in done if f.exception() is not None]
+                    if failed and first_error is None:
+                        first_error = failed[0].exception()
+                        proc.cancel_all()
             except BaseException:
                 proc.cancel_all()
-                for future in futures.values():
-                    with contextlib.suppress(BaseException):
-                        future.result()
+                wait(pending)
                 raise
-        return results
+            if first_error is not None:
+                raise first_error
+            return {name: future.result() for future, name in futures.items()}
 
     # --- teardown --------------------------------------------------------------------------
     def _teardown(self) -> None:

@@ -137,14 +137,15 @@ class Stack:
         os.chmod(path, 0o600)  # it holds the database password
         self.files.append(path)
 
-    def compose(self, *args: str, timeout: float, what: str, check: bool = True) -> str:
+    def compose(self, *args: str, timeout: float, what: str, check: bool = True,
+                cancellable: bool = True) -> str:
         argv = [*docker_engine.compose_command(), "-p", self.project]
         for file in self.files:
             argv += ["-f", str(file)]
         argv += list(args)
         workdir = self.config.stack.compose_file.parent if self.config.stack.compose_file else None
         done = proc.run(argv, timeout=timeout, cwd=workdir, env=self._compose_env(), what=what,
-                        check=check)
+                        check=check, cancellable=cancellable)
         return done.stdout
 
     def _compose_env(self) -> dict[str, str]:
@@ -256,7 +257,7 @@ class Stack:
             return self._final_logs
         try:
             return self.compose("logs", "--no-color", "--tail", "200", timeout=30,
-                                what="compose logs", check=False)
+                                what="compose logs", check=False, cancellable=False)
         except CommandError:
             return self._final_logs
 
@@ -268,7 +269,7 @@ class Stack:
         self._up = False
         try:
             self.compose("down", "-v", "--remove-orphans", "-t", str(STOP_TIMEOUT),
-                         timeout=120, what="compose down", check=False)
+                         timeout=120, what="compose down", check=False, cancellable=False)
         finally:
             self._tmp.cleanup()
             self._tmp = None

@@ -1,0 +1,119 @@
+"""Acceptance tests of `pytest --parity`: a real tiny Django app, real runserver, real stack.
+
+Each test copies tests/apps/tinyapp into a pytester directory, writes behavior tests, and
+runs pytest in a subprocess, the way a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+TINYAPP = Path(__file__).parent.parent / "apps" / "tinyapp"
+
+SUITE = '''
+import pytest
+
+def test_status(http):
+    assert http.get("/").json() == {"ok": True}
+
+def test_greeting_field(http):
+    r = http.get("/greeting/")
+    assert r.status_code == 200
+
+def test_greeting_is_hello(http):
+    assert http.get("/greeting/").json()["greeting"] == "hello"
+
+def test_greeting_declared_volatile(http):
+    http.ignore(json_paths=["$.greeting"], reason="greeting is configured per environment")
+    assert http.get("/greeting/").status_code == 200
+
+@pytest.mark.parity_skip(reason="demonstrates exclusion")
+def test_skipped_from_comparison(http):
+    http.get("/greeting/")
+
+@pytest.mark.only_in("local")
+def test_local_only(environment):
+    assert environment.name == "local"
+
+def test_database_is_this_environments(environment):
+    with environment.db.cursor() as cur:
+        cur.execute("select current_database()")
+        assert f"_{environment.name}" in cur.fetchone()[0]
+'''
+
+
+def make_app(pytester: pytest.Pytester, stack_env: dict[str, str] | None = None) -> Path:
+    shutil.copytree(TINYAPP, pytester.path, dirs_exist_ok=True)
+    if stack_env:
+        table = ", ".join(f'{k} = "{v}"' for k, v in stack_env.items())
+        with open(pytester.path / "pyproject.toml", "a") as config:
+            config.write(f"\n[tool.parity.stack]\nenv = {{ {table} }}\n")
+    pytester.makepyfile(test_behavior=SUITE)
+    return pytester.path
+
+
+def verdicts(path: Path) -> dict[str, str]:
+    report = json.loads(path.read_text())
+    return {v["test_id"].split("::")[-1]: v["kind"] for v in report["verdicts"]}
+
+
+def test_matching_suite_passes_and_reports(pytester: pytest.Pytester) -> None:
+    make_app(pytester)
+    result = pytester.runpytest_subprocess("--parity", "-p", "no:cacheprovider", timeout=600)
+    result.assert_outcomes(passed=13)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*parity: 5 match, 0 diverge, 0 outcome, 1 skipped*"])
+    found = verdicts(pytester.path / "parity-report.json")
+    assert found["test_status"] == "match"
+    assert found["test_skipped_from_comparison"] == "skipped"
+    assert "test_local_only" not in found
+    assert (pytester.path / "parity-report.html").read_text().count('data-verdict="match"') >= 5
+
+
+def test_divergences_are_caught_and_named(pytester: pytest.Pytester) -> None:
+    make_app(pytester, stack_env={"TINYAPP_GREETING": "moin"})
+    result = pytester.runpytest_subprocess("--parity", "-p", "no:cacheprovider", timeout=600)
+    assert result.ret == 1
+    found = verdicts(pytester.path / "parity-report.json")
+    # Only a body field differs, every assert passes: still a divergence, with the field named.
+    assert found["test_greeting_field"] == "diverge"
+    result.stdout.fnmatch_lines(["FAILED *test_greeting_field?stack?*"])
+    result.stdout.fnmatch_lines(["*$.greeting*", "*hello*", "*moin*"])
+    # Passes locally, fails in the stack: an outcome divergence with both results.
+    assert found["test_greeting_is_hello"] == "outcome"
+    # Declared noise does not fail.
+    assert found["test_greeting_declared_volatile"] == "match"
+    assert found["test_status"] == "match"
+    report = json.loads((pytester.path / "parity-report.json").read_text())
+    field = next(v for v in report["verdicts"] if v["test_id"].endswith("test_greeting_field"))
+    difference = next(d for d in field["differences"] if "greeting" in d["field"])
+    assert "hello" in difference["local"] and "moin" in difference["stack"]
+
+
+def test_without_parity_only_local_runs_and_docker_is_not_touched(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_app(pytester)
+    # An engine that cannot exist: any Docker call would fail the run.
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    result = pytester.runpytest_subprocess("-v", "-p", "no:cacheprovider", timeout=300)
+    result.assert_outcomes(passed=7)
+    result.stdout.fnmatch_lines(["*test_status?local? PASSED*"])
+    result.stdout.no_fnmatch_line("*?stack?*")
+    assert not (pytester.path / "parity-report.json").exists()
+
+
+def test_xdist_gives_the_same_verdicts_as_serial(pytester: pytest.Pytester) -> None:
+    make_app(pytester, stack_env={"TINYAPP_GREETING": "moin"})
+    serial = pytester.runpytest_subprocess("--parity", "-p", "no:cacheprovider",
+                                           "--parity-report=serial.json", timeout=600)
+    parallel = pytester.runpytest_subprocess("--parity", "-p", "no:cacheprovider", "-n", "2",
+                                             "--parity-report=parallel.json", timeout=600)
+    assert serial.ret == parallel.ret == 1
+    assert verdicts(pytester.path / "serial.json") == verdicts(pytester.path / "parallel.json")

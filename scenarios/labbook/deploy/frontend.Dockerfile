@@ -1,0 +1,10 @@
+# The frontend image: nginx serving /static/ from the app image's collected files and
+# proxying everything else to the app service.
+ARG PARITY_FRONTEND_IMAGE=nginx:stable
+ARG LABBOOK_APP_IMAGE=labbook-app:dev
+FROM ${LABBOOK_APP_IMAGE} AS app
+
+FROM ${PARITY_FRONTEND_IMAGE}
+RUN rm -f /etc/nginx/conf.d/default.conf
+COPY --from=app /opt/labbook/static/ /srv/labbook/static/
+COPY nginx.conf /etc/nginx/conf.d/labbook.conf

@@ -115,10 +115,20 @@ class ParityPlugin:
         self.runner.add_phase(report.nodeid, report.when, report.outcome, _failure(report),
                               list(report.user_properties))
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: object, error: object) -> None:
+        """xdist: every worker ran both environments; take the first worker's facts."""
+        output = getattr(node, "workeroutput", {})
+        if output.get(FACTS_OUTPUT) and not self.runner.facts:
+            self.runner.facts = list(output[FACTS_OUTPUT])
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.runner.stop()
-        if self.worker or not self.runner.parity or self.runner.startup_error is not None:
+        if self.worker:
+            self.config.workeroutput[FACTS_OUTPUT] = self.runner.facts  # type: ignore[attr-defined]
+            return
+        if not self.runner.parity or self.runner.startup_error is not None:
             return
         summary = self.runner.summary()
         json_path, html_path = parity_report.paths(
@@ -145,6 +155,7 @@ class ParityPlugin:
 
 
 _progress_lock = threading.Lock()
+FACTS_OUTPUT = "parity_facts"
 
 
 def _failure(report: pytest.TestReport) -> str | None:

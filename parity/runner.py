@@ -46,6 +46,7 @@ class ParityRunner:
     skipped: dict[str, str] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     meta: dict[str, Any] = field(default_factory=dict)
+    facts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def sides(self) -> tuple[str, ...]:
@@ -68,9 +69,16 @@ class ParityRunner:
         self.session = session
 
     def stop(self) -> None:
+        """Collect the facts (they need the environments), then tear everything down."""
         if self.session is not None:
             session, self.session = self.session, None
-            session.__exit__(None, None, None)
+            try:
+                self.facts = session.facts()
+            except Exception as error:
+                self.facts = [{"name": "facts", "severity": "warn", "local": "", "stack": "",
+                               "detail": [f"facts could not be gathered: {error}"], "expected": False}]
+            finally:
+                session.__exit__(None, None, None)
             self.meta.update(session.describe())
 
     def environment(self, side: str) -> Environment:
@@ -176,7 +184,7 @@ class ParityRunner:
             "duration_seconds": round(time.monotonic() - self.started_at, 2),
             **self.meta,
         }
-        return Summary(verdicts=self.verdicts(), facts=facts or list(self.meta.get("facts", [])),
+        return Summary(verdicts=self.verdicts(), facts=facts if facts is not None else self.facts,
                        declared_differences=declared, meta=meta, notes=self.one_sided())
 
     def secrets(self) -> list[str]:

@@ -14,11 +14,12 @@ Teardown runs in reverse on every exit path: normal end, exception, Ctrl-C, SIGT
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
@@ -74,6 +75,7 @@ class ParitySession:
         self.environments: dict[str, Environment] = {}
         self.timings = Timings()
         self._exit = contextlib.ExitStack()
+        self._facts_future: Future[tuple[dict[str, object], dict[str, object]]] | None = None
         self._old_handlers: dict[int, Any] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -139,9 +141,38 @@ class ParitySession:
                 f"docker://{stack.container_name()}", stack.logs)
         for environment in self.environments.values():
             self._exit.callback(environment.close)
+        if self.local is not None and self.stack is not None:
+            self._start_facts(databases)
         self.timings.phases["startup"] = round(time.monotonic() - started, 3)
         self.progress(f"environments ready in {time.monotonic() - started:.1f}s: "
                       + ", ".join(f"{e.name} {e.base_url}" for e in self.environments.values()))
+
+    def _start_facts(self, databases: dict[str, Any]) -> None:
+        """Gather environment facts in a background thread, alongside the tests."""
+        from parity.facts import Side, gather_both
+
+        assert self.local is not None and self.stack is not None and self.local.process is not None
+        requirements = os.path.relpath(self.config.requirements, self.config.project_dir)
+        settings = self.config.settings if self.config.app == "django" else None
+        local = Side("local", "local://", self.local.python, self.local.process.pid,
+                     str(self.config.project_dir), databases["local"].url("local"),
+                     self.local.environ(), settings, requirements)
+        stack = Side("stack", self.environments["stack"].host_spec, "python", None,
+                     "" if self.config.stack.user_owned else "/srv/app",
+                     databases["stack"].url("local"), None, settings, requirements)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parity-facts")
+        self._facts_future = pool.submit(gather_both, local, stack)
+        pool.shutdown(wait=False)
+
+    def facts(self) -> list[dict[str, Any]]:
+        """The environment facts compared side by side (waits for the gathering to finish)."""
+        from parity.facts import compare_facts
+
+        if self._facts_future is None:
+            return []
+        with self.timings.phase("facts (waited)"):
+            local, stack = self._facts_future.result()
+        return [fact.to_dict() for fact in compare_facts(local, stack, self.config.facts.expected)]
 
     def _run(self) -> Run:
         assert self.run is not None

@@ -7,12 +7,16 @@ process exits with the error's `exit_code`; Ctrl-C exits 130 after cleanup has r
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from parity import __version__
+from parity.config import ParityConfig
 from parity.errors import ParityConfigError, ParityError
 
 Command = Callable[[argparse.Namespace], int]
@@ -57,21 +61,76 @@ def _official_images_available(config_path: Path | None) -> bool:
     return not missing
 
 
-def _not_implemented(name: str) -> Command:
-    def command(args: argparse.Namespace) -> int:
-        print(f"parity {name}: not implemented yet", file=sys.stderr)
-        return 2
+def _load(args: argparse.Namespace) -> ParityConfig:
+    from parity.config import find_config, load_config
 
-    command.__name__ = f"cmd_{name}"
-    return command
+    return load_config(args.config or find_config(Path.cwd()))
 
 
-cmd_build = _not_implemented("build")
-cmd_up = _not_implemented("up")
-cmd_down = _not_implemented("down")
-cmd_clean = _not_implemented("clean")
-cmd_facts = _not_implemented("facts")
-cmd_report = _not_implemented("report")
+def cmd_build(args: argparse.Namespace) -> int:
+    from parity import commands
+
+    for line in commands.build(_load(args)):
+        print(line)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from parity import commands
+
+    config = _load(args)
+    # SIGTERM (a CI cancellation, `parity down`, kill) tears down like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: _interrupt())
+    try:
+        commands.up(config)
+    except KeyboardInterrupt:
+        print("parity: torn down", file=sys.stderr)
+    return 0
+
+
+def _interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from parity import commands
+
+    stopped = commands.down()
+    print(f"stopped {stopped} running `parity up`" if stopped else "no `parity up` is running")
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from parity import commands
+
+    removed = commands.sweep(dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for item in removed:
+        print(f"{verb} {item}")
+    if not removed:
+        print("nothing left behind by dead runs")
+    return 0
+
+
+def cmd_facts(args: argparse.Namespace) -> int:
+    from parity import commands
+
+    found = commands.facts(_load(args))
+    if args.json:
+        print(json.dumps(found, indent=2))
+    else:
+        for line in commands.facts_lines(found):
+            print(line)
+    return 1 if any(f.get("failed") for f in found) else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from parity import commands
+
+    width = shutil.get_terminal_size((100, 20)).columns
+    for line in commands.report(args.path, args.html, width):
+        print(line)
+    return 0
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
@@ -107,17 +166,31 @@ def build_parser() -> argparse.ArgumentParser:
     _config_option(base)
     base.set_defaults(func=cmd_base_image)
 
-    for name, command, help_text in (
-        ("build", cmd_build, "build the app and frontend images"),
-        ("up", cmd_up, "bring both environments up and leave them running"),
-        ("down", cmd_down, "tear down what `parity up` started"),
-        ("clean", cmd_clean, "remove everything a killed run left behind"),
-        ("facts", cmd_facts, "compare environment facts side by side"),
-        ("report", cmd_report, "render the last run's report"),
-    ):
-        placeholder = sub.add_parser(name, help=help_text)
-        _config_option(placeholder)
-        placeholder.set_defaults(func=command)
+    build = sub.add_parser("build", help="build the app and frontend images (nothing when unchanged)")
+    _config_option(build)
+    build.set_defaults(func=cmd_build)
+
+    up = sub.add_parser("up", help="bring both environments up, print their URLs, wait for Ctrl-C")
+    _config_option(up)
+    up.set_defaults(func=cmd_up)
+
+    down = sub.add_parser("down", help="tear down what a running `parity up` started")
+    down.set_defaults(func=cmd_down)
+
+    clean = sub.add_parser("clean", help="remove everything killed runs left behind")
+    clean.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    clean.set_defaults(func=cmd_clean)
+
+    facts = sub.add_parser("facts", help="compare environment facts side by side, without tests")
+    facts.add_argument("--json", action="store_true", help="print the facts as JSON")
+    _config_option(facts)
+    facts.set_defaults(func=cmd_facts)
+
+    report = sub.add_parser("report", help="print (and re-render) a run's report")
+    report.add_argument("path", nargs="?", type=Path, default=Path("parity-report.json"),
+                        help="the JSON report (default: parity-report.json)")
+    report.add_argument("--html", type=Path, metavar="PATH", help="also write the HTML report here")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

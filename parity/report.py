@@ -28,6 +28,7 @@ MIN_SECRET_CHARS = 4
 MAX_TERMINAL_VERDICTS = 20
 MAX_TERMINAL_DIFFERENCES = 5
 MAX_TERMINAL_ROWS = 8
+MAX_FACT_DETAILS = 3
 FACT_SEVERITIES = ("fail", "warn", "info")
 
 
@@ -169,6 +170,10 @@ def terminal_lines(summary: Summary, width: int = 100, secrets: Iterable[str] = 
         expected = " (expected)" if fact.get("expected") else ""
         lines.append(f"{str(fact.get('severity')).upper()} {fact.get('name')}: "
                      f"local {fact.get('local')} │ stack {fact.get('stack')}{expected}")
+        details = [str(d) for d in fact.get("detail") or []]
+        lines += [f"    {detail}" for detail in details[:MAX_FACT_DETAILS]]
+        if len(details) > MAX_FACT_DETAILS:
+            lines.append(f"    … {len(details) - MAX_FACT_DETAILS} more (see the HTML report)")
     return [_fit(redact(line, secrets), width) for line in lines]
 
 

@@ -1,0 +1,107 @@
+"""The `parity build|up|down|clean|facts|report` commands, as plain functions the CLI calls."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from parity import clean, proc
+from parity.config import ParityConfig
+from parity.errors import CommandError, StartupError
+from parity.report import Summary, read_json, terminal_lines, write_html
+from parity.runs import all_runs
+from parity.session import ParitySession
+
+Progress = Callable[[str], None]
+
+
+def stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def build(config: ParityConfig, progress: Progress = stderr) -> list[str]:
+    """Build the stack's images; returns the lines to print (the tags, or the script's result)."""
+    if config.stack.build is not None:
+        started = time.monotonic()
+        env = dict(os.environ, PARITY_BASE_IMAGE=config.base_image,
+                   PARITY_FRONTEND_IMAGE=config.frontend_image)
+        try:
+            proc.run(["bash", str(config.stack.build)], timeout=1800, cwd=config.root, env=env,
+                     what="build script")
+        except CommandError as error:
+            raise StartupError("stack", f"build script ({config.stack.build.name})",
+                               error.output.strip().splitlines()[-1] if error.output.strip() else "failed",
+                               "\n".join(error.output.strip().splitlines()[-20:])) from None
+        return [f"built with {config.stack.build.relative_to(config.root)} in {time.monotonic() - started:.1f}s"]
+    if config.stack.user_owned:
+        return ["your compose file builds its own images: nothing for parity to build"]
+    from parity.images import build_images
+
+    images = build_images(config, progress=progress)
+    state = "built" if images.built else "unchanged"
+    return [f"app       {images.app}", f"frontend  {images.frontend}",
+            f"{state} in {images.seconds:.2f}s"]
+
+
+def up(config: ParityConfig, progress: Progress = stderr, *, ready: threading.Event | None = None,
+       stop: threading.Event | None = None) -> None:
+    """Both environments up until Ctrl-C / SIGTERM / `parity down` (or `stop` is set)."""
+    stop = stop or threading.Event()
+    with ParitySession(config, progress=progress) as session:
+        assert session.run is not None
+        session.run.record("up", {"pid": os.getpid()})
+        for environment in session.environments.values():
+            database = environment.database_url.rsplit("/", 1)[-1]
+            print(f"{environment.name:<6} {environment.base_url}   database {database}", flush=True)
+        print("serving; Ctrl-C (or `parity down`) tears everything down", flush=True)
+        if ready is not None:
+            ready.set()
+        while not stop.wait(0.5):
+            pass
+
+
+def down(progress: Progress = stderr, timeout: float = 60.0) -> int:
+    """Ask every running `parity up` to tear down, and wait until they have; returns how many."""
+    owners = []
+    for run in all_runs():
+        record = run.records().get("up") or {}
+        pid = record.get("pid")
+        if isinstance(pid, int) and run.alive():
+            owners.append((run, pid))
+    for run, pid in owners:
+        progress(f"stopping parity up (run {run.id}, pid {pid})")
+        os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + timeout
+    for run, _pid in owners:
+        while run.dir.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return len(owners)
+
+
+def sweep(dry_run: bool) -> list[str]:
+    return clean.sweep(dry_run=dry_run)
+
+
+def facts(config: ParityConfig, progress: Progress = stderr) -> list[dict[str, object]]:
+    """Both environments up just long enough to gather and compare their facts."""
+    with ParitySession(config, progress=progress) as session:
+        return session.facts()
+
+
+def facts_lines(found: list[dict[str, object]]) -> list[str]:
+    summary = Summary(facts=found)
+    lines = [line for line in terminal_lines(summary) if not line.startswith("parity: 0 match")]
+    ok = [f"OK   {fact.get('name')}: {fact.get('local')}" for fact in found if fact.get("severity") == "ok"]
+    return [*lines, *ok]
+
+
+def report(json_path: Path, html_path: Path | None, width: int) -> list[str]:
+    summary = read_json(json_path)
+    if html_path is not None:
+        write_html(summary, html_path)
+    return terminal_lines(summary, width=width)

@@ -36,6 +36,13 @@ def _missing_parts() -> list[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    browser = [item for item in items if item.get_closest_marker("browser")]
+    if browser and not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        message = "the HTML report tests need chromium; run `bash scripts/setup-env` as root"
+        if os.environ.get("CI"):
+            raise pytest.UsageError(f"CI must run the browser tests, but {message}")
+        for item in browser:
+            item.add_marker(pytest.mark.skip(reason=message))
     integration = [item for item in items if item.get_closest_marker("integration")]
     if not integration:
         return

@@ -79,8 +79,14 @@ _JS = """
     });
   }
   buttons.forEach(function (b) {
-    b.addEventListener('click', function () { show(b.getAttribute('data-filter')); });
+    b.addEventListener('click', function () {
+      show(b.getAttribute('data-filter'));
+      history.replaceState(null, '', '#' + b.getAttribute('data-filter'));
+    });
   });
+  // A filter in the URL (report.html#diverge) applies on load, so a link can point at it.
+  var initial = location.hash.slice(1);
+  if (document.querySelector('#filters .filter[data-filter="' + initial + '"]')) { show(initial); }
 })();
 """
 

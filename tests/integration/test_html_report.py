@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ CHROMIUM_FLAGS = [
 
 
 def recording(environment: str, greeting: str, status: int = 200) -> Recording:
-    body = '{"greeting": "%s", "count": 3}' % greeting
+    body = json.dumps({"greeting": greeting, "count": 3})
     exchange = Exchange("GET", "/greeting/", status=status, headers=[("Content-Type", "application/json")],
                         body=body, content_type="application/json", body_size=len(body))
     return Recording("tests/test_app.py::test_greeting", environment, [exchange])

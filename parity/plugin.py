@@ -71,7 +71,10 @@ class ParityPlugin:
         return self.config.pluginmanager.has_plugin("dsession")
 
     def pytest_report_header(self) -> list[str]:
-        return [parity_report.header_line(self.runner.config, self.runner.parity)]
+        line = parity_report.header_line(self.runner.config, self.runner.parity)
+        if self.runner.parity:
+            line += f" ({engine_version()})"
+        return [line]
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "parity_side" not in metafunc.fixturenames:
@@ -156,6 +159,16 @@ class ParityPlugin:
 
 _progress_lock = threading.Lock()
 FACTS_OUTPUT = "parity_facts"
+
+
+def engine_version() -> str:
+    """The engine's version for the header; never fails the run (start-up reports that)."""
+    try:
+        import docker
+
+        return "Docker " + str(docker.from_env(version="auto", timeout=5).version().get("Version", "?"))
+    except Exception as error:  # noqa: BLE001 - the header only describes
+        return f"Docker engine not reachable: {type(error).__name__}"
 
 
 def _failure(report: pytest.TestReport) -> str | None:

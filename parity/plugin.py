@@ -37,7 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", marker)
     explicit = config.getoption("parity_config") or config.getini("parity_config")
     try:
-        path = Path(explicit) if explicit else find_config(config.rootpath)
+        path = Path(explicit) if explicit else _find_config(config)
         app_config = load_config(path)
     except ParityConfigError as error:
         if config.getoption("parity") or explicit:
@@ -169,6 +169,14 @@ def engine_version() -> str:
         return "Docker " + str(docker.from_env(version="auto", timeout=5).version().get("Version", "?"))
     except Exception as error:  # noqa: BLE001 - the header only describes
         return f"Docker engine not reachable: {type(error).__name__}"
+
+
+def _find_config(config: pytest.Config) -> Path:
+    """From where pytest was invoked upwards, then from the rootdir (an app inside a repo)."""
+    try:
+        return find_config(config.invocation_params.dir)
+    except ParityConfigError:
+        return find_config(config.rootpath)
 
 
 def _failure(report: pytest.TestReport) -> str | None:

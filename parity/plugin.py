@@ -131,8 +131,9 @@ class ParityPlugin:
         if self.worker:
             self.config.workeroutput[FACTS_OUTPUT] = self.runner.facts  # type: ignore[attr-defined]
             return
-        if not self.runner.parity or self.runner.startup_error is not None:
-            return
+        if not self.runner.parity or self.runner.startup_error is not None \
+                or self.config.option.collectonly or not self.runner.results:
+            return  # nothing ran against the environments: no parity summary to give
         summary = self.runner.summary()
         json_path, html_path = parity_report.paths(
             self.config.getoption("parity_report"), self.config.getoption("parity_html"),
@@ -167,7 +168,7 @@ def engine_version() -> str:
         import docker
 
         return "Docker " + str(docker.from_env(version="auto", timeout=5).version().get("Version", "?"))
-    except Exception as error:  # noqa: BLE001 - the header only describes
+    except Exception as error:
         return f"Docker engine not reachable: {type(error).__name__}"
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
@@ -30,9 +30,12 @@ from parity.config import CompareConfig
 from parity.learn import learn_noise
 from parity.noise import (
     BUILTIN_NOISE,
+    ERROR_BODY_HEADERS,
+    ERROR_STATUS,
     MASK,
     IgnoreRule,
     NoiseRules,
+    declared_noise,
     format_json_path,
     mask_text,
 )
@@ -93,6 +96,9 @@ class Verdict:
     stack_outcome: str = "passed"
     failures: dict[str, str | None] = field(default_factory=dict)
     note: str | None = None
+    layer: str | None = None
+    """Where a failing verdict comes from (`parity.layers`): frontend, app image, database, unknown."""
+    evidence: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -106,6 +112,7 @@ class Verdict:
             "failures": dict(self.failures), "note": self.note,
             "differences": [d.to_dict() for d in self.differences],
             "ignored": [{**rule.to_dict(), "count": count} for rule, count in self.ignored],
+            "layer": self.layer, "evidence": list(self.evidence),
         }
 
     @classmethod
@@ -121,14 +128,18 @@ class Verdict:
             local_outcome=data.get("local_outcome", "passed"),
             stack_outcome=data.get("stack_outcome", "passed"),
             failures=dict(data.get("failures", {})), note=data.get("note"),
+            layer=data.get("layer"), evidence=[str(e) for e in data.get("evidence") or []],
         )
 
 
-def default_noise(compare_config: CompareConfig | None = None) -> NoiseRules:
-    """The built-in noise, plus what `[tool.parity.compare]` declares."""
+def default_noise(compare_config: CompareConfig | None = None,
+                  expected_facts: Iterable[str] = ()) -> NoiseRules:
+    """The built-in noise, plus what `[tool.parity.compare]` declares, plus what the facts
+    declared expected in `[tool.parity.facts]` imply (a declared DEBUG: error page bodies)."""
+    declared = declared_noise(expected_facts)
     if compare_config is None:
-        return BUILTIN_NOISE
-    return BUILTIN_NOISE.merge(NoiseRules.from_config(compare_config))
+        return BUILTIN_NOISE.merge(declared)
+    return BUILTIN_NOISE.merge(NoiseRules.from_config(compare_config), declared)
 
 
 def compare(local: Recording, stack: Recording, noise: NoiseRules | None = None, *,
@@ -219,8 +230,15 @@ class _Comparer:
         else:
             if a.status != b.status:
                 found.append(Difference(index, request, "status", str(a.status), str(b.status)))
-            found += self.headers(index, request, a.headers, b.headers)
-            found += self.body(index, request, a, b)
+            rest = self.headers(index, request, a.headers, b.headers) + self.body(index, request, a, b)
+            error_rule = self.rules.error_body()
+            if error_rule is not None and min(a.status or 0, b.status or 0) >= ERROR_STATUS:
+                hidden = [d for d in rest if d.field == "body" or d.field.startswith("body:")
+                          or d.field.lower().removeprefix("header:") in ERROR_BODY_HEADERS]
+                if hidden:
+                    self.tally[error_rule] += 1
+                rest = [d for d in rest if d not in hidden]
+            found += rest
         # What a test sends derives from what the environment told it (ids, tokens), so a
         # different request body is context for a different response, never a divergence.
         if found and a.request_body_sha256 != b.request_body_sha256:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from parity.environment import Environment
-from parity.markers import declared_noise
+from parity.markers import declared_noise, replay_mode
 from parity.recording import RecordingSession
 from parity.runner import ParityRunner
 
@@ -39,6 +39,6 @@ def environment(parity_side: str, request: pytest.FixtureRequest) -> Iterator[En
 @pytest.fixture
 def http(environment: Environment, parity_side: str, request: pytest.FixtureRequest) -> Iterator[RecordingSession]:
     """A requests.Session bound to the environment's base URL that records every exchange."""
-    runner, noise = _runner(request), declared_noise(request.node)
-    with runner.recording_session(request.node.nodeid, environment, parity_side, noise) as session:
+    runner, noise, replay = _runner(request), declared_noise(request.node), replay_mode(request.node)
+    with runner.recording_session(request.node.nodeid, environment, parity_side, noise, replay) as session:
         yield session

@@ -4,7 +4,8 @@ Stable hooks for tools and DOM checks: `#counts`, `#declared-differences`, `#fil
 `button.filter[data-filter=all|match|diverge|outcome|skipped]`, `#verdicts` holding
 `article.verdict.<kind>[data-verdict=<kind>]`, each difference a `div.difference` with a
 `table.side-by-side` (cells `td.local` / `td.stack`, rows `tr.changed` where they differ),
-`details.ignored` listing the noise rules with reasons, and `table.facts`.
+`details.ignored` listing the noise rules with reasons, a failing verdict's
+`div.layer[data-layer=frontend|app image|database|unknown]` with `ul.evidence`, and `table.facts`.
 Every piece of text goes through `clean` (redaction) and then html.escape.
 """
 
@@ -60,6 +61,8 @@ tr.changed td.stack, tr.added td.stack { background: var(--add); }
 tr.gap td { background: #f2f4f7; color: var(--muted); text-align: center; }
 table.facts tr.fail td.severity { color: var(--fail); font-weight: 700; }
 table.facts tr.warn td.severity { color: var(--warn); font-weight: 700; }
+div.layer { margin: .4rem 0; padding: .2rem .6rem; background: var(--chg); border-radius: 4px; }
+div.layer p { margin: .2rem 0; } div.layer ul.evidence { margin: .2rem 0 .4rem; padding-left: 1.2rem; }
 details.ignored { margin: .5rem 0; color: var(--muted); } details.ignored table { color: #101828; }
 dl#meta { display: grid; grid-template-columns: max-content 1fr; gap: 0 1rem; }
 dl#meta dt { color: var(--muted); } dl#meta dd { margin: 0; }
@@ -173,6 +176,11 @@ def _verdict(number: int, verdict: Verdict, e: Callable[[Any], str]) -> list[str
         out.append(f'<p class="outcomes">{e(" · ".join(sides))}</p>')
     if verdict.note:
         out.append(f'<p class="note">{e(verdict.note)}</p>')
+    if verdict.layer:
+        out += [f'<div class="layer" data-layer="{e(verdict.layer)}">',
+                f'<p>layer: <strong class="layer-name">{e(verdict.layer)}</strong></p>',
+                '<ul class="evidence">', *[f"<li>{e(line)}</li>" for line in verdict.evidence],
+                "</ul>", "</div>"]
     for difference in verdict.differences:
         out += _difference(difference, e)
     if verdict.ignored:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from parity.compare import NoiseRules
+from parity.replay import ReplayMode
 
 MARKERS = (
     "parity_skip(reason): run the test in every environment but leave it out of the comparison",
@@ -35,6 +36,14 @@ def parity_skip_reason(item: pytest.Item) -> str | None:
     if marker is None:
         return None
     return str(marker.kwargs.get("reason") or (marker.args[0] if marker.args else "parity_skip"))
+
+
+def replay_mode(item: pytest.Item) -> ReplayMode:
+    """Which of the test's [stack] requests parity may send again to the app server directly:
+    none for a test that is not compared, unsafe ones too with @pytest.mark.parity_replay."""
+    if item.get_closest_marker("only_in") is not None or parity_skip_reason(item) is not None:
+        return "off"
+    return "all" if item.get_closest_marker("parity_replay") is not None else "safe"
 
 
 def declared_noise(item: pytest.Item) -> NoiseRules | None:

@@ -90,6 +90,8 @@ class Recording:
     failure: str | None = None
     ignores: NoiseRules = field(default_factory=NoiseRules)
     base_url: str = ""
+    replays: list[dict[str, Any]] = field(default_factory=list)
+    """[stack] only: exchanges sent again straight to the app server (`parity.replay.Replay`)."""
 
     def record_phase(self, when: str, outcome: str, failure: str | None = None) -> None:
         """Fold one pytest phase report ("setup"/"call"/"teardown") into the outcome.
@@ -114,6 +116,7 @@ class Recording:
             "exchanges": [exchange.to_dict() for exchange in self.exchanges],
             "outcome": self.outcome, "failure": self.failure,
             "ignores": self.ignores.to_dict(), "base_url": self.base_url,
+            "replays": list(self.replays),
         }
 
     @classmethod
@@ -123,7 +126,7 @@ class Recording:
             exchanges=[Exchange.from_dict(e) for e in data.get("exchanges", [])],
             outcome=data.get("outcome", "passed"), failure=data.get("failure"),
             ignores=NoiseRules.from_dict(data.get("ignores", {})),
-            base_url=data.get("base_url", ""),
+            base_url=data.get("base_url", ""), replays=list(data.get("replays", [])),
         )
 
 
@@ -150,6 +153,9 @@ def short_failure(text: str, limit: int = 300) -> str:
 _CSRF_SENT = re.compile(r"""(?i)(csrf\w*(?:=|["']?\s*:\s*["']|"\r\n\r\n))[^&"'\r\n]*""")
 """A CSRF token in a form, multipart or JSON request body."""
 
+ExchangeObserver = Callable[[int, Exchange, requests.PreparedRequest | None], None]
+"""Called with each exchange just recorded (its index in the recording) and the request sent."""
+
 _POSITIONAL = ("params", "data", "headers", "cookies", "files", "auth", "timeout",
                "allow_redirects", "proxies", "hooks", "stream", "verify", "cert", "json")
 
@@ -165,6 +171,7 @@ class RecordingSession(requests.Session):
         self.timeout = timeout
         self.max_body_bytes = max_body_bytes
         self.normalizer = BaseUrlNormalizer(self.base_url)
+        self.observer: ExchangeObserver | None = None
         if not recording.base_url:
             recording.base_url = self.base_url
 
@@ -216,7 +223,12 @@ class RecordingSession(requests.Session):
             exchange = self._exchange(response, read=not (last and (stream or error)))
             if last and error:
                 exchange.error = error
-            self.recording.exchanges.append(exchange)
+            self._append(exchange, response.request)
+
+    def _append(self, exchange: Exchange, request: requests.PreparedRequest | None) -> None:
+        self.recording.exchanges.append(exchange)
+        if self.observer is not None:
+            self.observer(len(self.recording.exchanges) - 1, exchange, request)
 
     def _exchange(self, response: requests.Response, *, read: bool) -> Exchange:
         request = response.request
@@ -252,14 +264,14 @@ class RecordingSession(requests.Session):
     def _record_failure(self, exc: requests.RequestException, method: str, url: str,
                         error: str, started: float) -> None:
         request = exc.request if isinstance(exc.request, requests.PreparedRequest) else None
-        self.recording.exchanges.append(Exchange(
+        self._append(Exchange(
             method=((request.method if request else None) or method).upper(),
             path=self.normalizer.path((request.url if request else None) or url),
             request_body_sha256=self._body_digest(request) if request else None,
             error=self.normalizer.text(error),
             elapsed=round(time.perf_counter() - started, 6),
             body_encoding="unread",
-        ))
+        ), request)
 
     def _body_digest(self, request: requests.PreparedRequest) -> str | None:
         """sha256 of what the test sent, without what differs per environment by nature:

@@ -10,6 +10,7 @@ import html
 import json
 import os
 import tempfile
+import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ MIN_SECRET_CHARS = 4
 MAX_TERMINAL_VERDICTS = 20
 MAX_TERMINAL_DIFFERENCES = 5
 MAX_TERMINAL_ROWS = 8
+MAX_TERMINAL_EVIDENCE = 4
 MAX_FACT_DETAILS = 3
 FACT_SEVERITIES = ("fail", "warn", "info")
 
@@ -153,8 +155,11 @@ def terminal_lines(summary: Summary, width: int = 100, secrets: Iterable[str] = 
     lines += summary.notes
     failing = [v for v in summary.verdicts if v.failed]
     for verdict in failing[:MAX_TERMINAL_VERDICTS]:
-        lines += ["", f"{verdict.kind.upper()} {verdict.test_id}",
-                  _row(" ", "local", "stack", width)]
+        layer = f"  (layer: {verdict.layer})" if verdict.layer else ""
+        lines += ["", f"{verdict.kind.upper()} {verdict.test_id}{layer}"]
+        for line in verdict.evidence[:MAX_TERMINAL_EVIDENCE]:
+            lines += textwrap.wrap(line, width, initial_indent="  ↳ ", subsequent_indent="    ")
+        lines.append(_row(" ", "local", "stack", width))
         for difference in verdict.differences[:MAX_TERMINAL_DIFFERENCES]:
             lines += _difference_lines(difference, width)
         hidden = len(verdict.differences) - MAX_TERMINAL_DIFFERENCES

@@ -18,8 +18,10 @@ from parity.compare import NoiseRules, Verdict, compare, default_noise
 from parity.config import ParityConfig
 from parity.environment import Environment
 from parity.errors import ParityError
+from parity.layers import attribute
 from parity.learn import learn_noise
 from parity.recording import Recording, RecordingSession, base_test_id
+from parity.replay import Replayer, ReplayMode
 from parity.report import Summary
 from parity.session import ParitySession
 
@@ -47,6 +49,8 @@ class ParityRunner:
     started_at: float = field(default_factory=time.monotonic)
     meta: dict[str, Any] = field(default_factory=dict)
     facts: list[dict[str, Any]] = field(default_factory=list)
+    tests_started: float | None = None
+    """When the environments were ready: the "tests" phase runs from here to `stop()`."""
 
     @property
     def sides(self) -> tuple[str, ...]:
@@ -55,7 +59,7 @@ class ParityRunner:
 
     @property
     def noise(self) -> NoiseRules:
-        return default_noise(self.config.compare)
+        return default_noise(self.config.compare, self.config.facts.expected)
 
     # --- environments ------------------------------------------------------------------
     def start(self) -> None:
@@ -67,11 +71,14 @@ class ParityRunner:
             self.startup_error = error
             return
         self.session = session
+        self.tests_started = time.monotonic()
 
     def stop(self) -> None:
         """Collect the facts (they need the environments), then tear everything down."""
         if self.session is not None:
             session, self.session = self.session, None
+            if self.tests_started is not None:
+                session.timings.phases["tests"] = round(time.monotonic() - self.tests_started, 3)
             try:
                 self.facts = session.facts()
             except Exception as error:
@@ -110,13 +117,28 @@ class ParityRunner:
 
     @contextlib.contextmanager
     def recording_session(self, nodeid: str, environment: Environment, side: str,
-                          declared: NoiseRules | None = None) -> Iterator[RecordingSession]:
+                          declared: NoiseRules | None = None,
+                          replay: ReplayMode = "off") -> Iterator[RecordingSession]:
         recording = self.recording_for(nodeid, side)
         if declared is not None:
             recording.ignores = recording.ignores.merge(declared)
         with RecordingSession(environment.base_url, recording,
                               timeout=self.config.compare.request_timeout) as session:
+            if side == "stack" and self.parity and replay != "off":
+                session.observer = self._replayer(recording, environment, replay).observe
             yield session
+
+    def _replayer(self, recording: Recording, environment: Environment,
+                  mode: ReplayMode) -> Replayer:
+        """Replays the [stack] test's diverging requests against the app service directly."""
+        stack = self.session.stack if self.session is not None else None
+        local_key = (recording.test_id, "local")
+        return Replayer(recording, stack_url=environment.base_url,
+                        app_url=stack.app_url if stack is not None else None, mode=mode,
+                        local=lambda: self.results.get(local_key), noise=lambda: self.noise,
+                        timeout=self.config.compare.request_timeout,
+                        unavailable="the app service's port is not published (name app_service "
+                                    "and app_port in [tool.parity.stack])")
 
     # --- results ---------------------------------------------------------------------------
     def add_phase(self, nodeid: str, when: str, outcome: str, failure: str | None,
@@ -150,9 +172,26 @@ class ParityRunner:
             return None
         stack.record_phase("call", call_outcome, failure)
         verdict = compare(local, stack, self.noise)
-        return describe_verdict(verdict) if verdict.failed else None
+        if not verdict.failed:
+            return None
+        self._attribute(verdict, local, stack, self.noise, None)
+        return describe_verdict(verdict)
 
-    def verdicts(self) -> list[Verdict]:
+    def _attribute(self, verdict: Verdict, local: Recording, stack: Recording, noise: NoiseRules,
+                   facts: list[dict[str, Any]] | None) -> None:
+        """Name the layer a failing verdict comes from; never fails the run itself."""
+        try:
+            found = attribute(verdict, local, stack, noise, facts=facts,
+                              declared=self.declared_differences(),
+                              static_url=self.config.static_url)
+        except Exception as error:
+            verdict.layer, verdict.evidence = "unknown", [f"the layer could not be told: {error!r}"]
+        else:
+            verdict.layer, verdict.evidence = found.layer, found.evidence
+
+    def verdicts(self, facts: list[dict[str, Any]] | None = None) -> list[Verdict]:
+        """Every test's verdict; failing ones name their layer (with the facts, default ours)."""
+        facts = self.facts if facts is None else facts
         verdicts = []
         for test_id in sorted({test_id for test_id, _side in self.results}):
             local = self.results.get((test_id, "local"))
@@ -163,7 +202,10 @@ class ParityRunner:
             rerun = self.results.get((test_id, RERUN_SIDE))
             if rerun is not None:
                 noise = noise.merge(learn_noise(local, rerun))
-            verdicts.append(compare(local, stack, noise, skip_reason=self.skipped.get(test_id)))
+            verdict = compare(local, stack, noise, skip_reason=self.skipped.get(test_id))
+            if verdict.failed:
+                self._attribute(verdict, local, stack, noise, facts)
+            verdicts.append(verdict)
         return verdicts
 
     def one_sided(self) -> list[str]:
@@ -173,18 +215,19 @@ class ParityRunner:
         return [f"{test_id} ran in {', '.join(sorted(s & set(SIDES)))} only"
                 for test_id, s in sorted(sides.items()) if len(s & set(SIDES)) == 1]
 
+    def declared_differences(self) -> dict[str, dict[str, str]]:
+        return {"local": dict(self.config.local.env), "stack": dict(self.config.stack.env)}
+
     def summary(self, facts: list[dict[str, Any]] | None = None) -> Summary:
-        declared = {
-            "local": dict(self.config.local.env),
-            "stack": dict(self.config.stack.env),
-        }
+        declared = self.declared_differences()
+        facts = facts if facts is not None else self.facts
         meta = {
             "app": self.config.name,
             "config": str(self.config.file),
             "duration_seconds": round(time.monotonic() - self.started_at, 2),
             **self.meta,
         }
-        return Summary(verdicts=self.verdicts(), facts=facts if facts is not None else self.facts,
+        return Summary(verdicts=self.verdicts(facts), facts=facts,
                        declared_differences=declared, meta=meta, notes=self.one_sided())
 
     def secrets(self) -> list[str]:
@@ -211,6 +254,9 @@ def describe_verdict(verdict: Verdict) -> str:
     if verdict.kind == "outcome":
         lines.append(f"  local: {verdict.local_outcome}  {verdict.failures.get('local') or ''}".rstrip())
         lines.append(f"  stack: {verdict.stack_outcome}  {verdict.failures.get('stack') or ''}".rstrip())
+    if verdict.layer:
+        lines.append(f"  layer: {verdict.layer}")
+        lines += [f"    - {line}" for line in verdict.evidence]
     for difference in verdict.differences[:10]:
         where = f"#{difference.exchange + 1} {difference.request}" if difference.exchange is not None else ""
         lines.append(f"  {where} {difference.field}".rstrip())

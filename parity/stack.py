@@ -61,6 +61,8 @@ class Stack:
         self.release_output = ""
         self._final_logs = ""
         self._up = False
+        self.timings: dict[str, float] = {}
+        """Seconds per start-up step ("build script", "release", "up"), for the report and the benchmarks."""
 
     # --- naming ------------------------------------------------------------------------
     @property
@@ -91,6 +93,12 @@ class Stack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def app_url(self) -> str | None:
+        """The app service's own port (gunicorn, bypassing the frontend), published on
+        127.0.0.1 so parity can replay a diverging request there; None when it is not."""
+        return f"http://127.0.0.1:{self.app_port}" if self.app_port else None
+
     def environ(self) -> dict[str, str]:
         """What the app container gets: declared env and the database, nothing from the shell."""
         env = self.config.env_for("stack")
@@ -104,6 +112,7 @@ class Stack:
         gateway = [f"{docker_engine.HOST_GATEWAY_NAME}:host-gateway"]
         app: dict[str, Any] = {
             "environment": self.environ(),
+            "ports": [f"127.0.0.1::{self.internal_app_port}"],
             "extra_hosts": gateway,
             "labels": labels,
             "stop_grace_period": f"{STOP_TIMEOUT}s",
@@ -158,7 +167,7 @@ class Stack:
     # --- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Stack:
         try:
-            self._tmp = tempfile.TemporaryDirectory(prefix="parity-stack-")
+            self._tmp = tempfile.TemporaryDirectory(prefix="parity-stack-", dir=self.run.tmp)
             self._write_files()
             self.run.record("stack", {"project": self.project, "files": [str(f) for f in self.files],
                                       "workdir": str(self.config.root)})
@@ -187,7 +196,8 @@ class Stack:
         except CommandError as error:
             raise StartupError("stack", f"build script ({script.name})", _last_line(error.output),
                                _tail(error.output)) from None
-        self.progress(f"stack: build script done in {time.monotonic() - started:.1f}s")
+        self.timings["build script"] = round(time.monotonic() - started, 3)
+        self.progress(f"stack: build script done in {self.timings['build script']:.1f}s")
 
     def _release(self) -> None:
         if not self.config.release:
@@ -201,7 +211,8 @@ class Stack:
         except CommandError as error:
             raise StartupError("stack", f"release step ({' '.join(self.config.release)})",
                                _last_line(error.output), _tail(error.output)) from None
-        self.progress(f"stack: release step done in {time.monotonic() - started:.1f}s")
+        self.timings["release"] = round(time.monotonic() - started, 3)
+        self.progress(f"stack: release step done in {self.timings['release']:.1f}s")
 
     def _bring_up(self) -> None:
         self.progress(f"stack: compose up ({self.project})")
@@ -215,6 +226,7 @@ class Stack:
         mapping = self.compose("port", self.entry_service, str(self.entry_port),
                                timeout=30, what="compose port").strip()
         self.port = int(mapping.rsplit(":", 1)[1])
+        self.app_port = self._published_app_port()
 
         def ready() -> bool:
             exited = self._exited_services()
@@ -225,8 +237,20 @@ class Stack:
 
         waited = wait_until(ready, timeout=READY_TIMEOUT, pause=0.1,
                             what=f"stack entry {self.entry_service} at {self.base_url}", logs=self.logs)
+        self.timings["up"] = round(time.monotonic() - started, 3)
         self.progress(f"stack: serving at {self.base_url} (up in {time.monotonic() - started:.1f}s, "
                       f"answered after {waited:.1f}s)")
+
+    def _published_app_port(self) -> int:
+        """Best effort: without it only the layer of a divergence stays unknown."""
+        try:
+            mapping = self.compose("port", self.app_service, str(self.internal_app_port),
+                                   timeout=30, what="compose port", check=False).strip()
+            return int(mapping.rsplit(":", 1)[1])
+        except (CommandError, ValueError, IndexError):
+            self.progress(f"stack: {self.app_service}:{self.internal_app_port} is not published; "
+                          "divergences will not be traced to a layer")
+            return 0
 
     def _containers(self, service: str | None = None) -> list[Any]:
         # The SDK rather than `compose ps --format json`, which the legacy docker-compose lacks.

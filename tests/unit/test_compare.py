@@ -360,6 +360,43 @@ def test_verdict_round_trips_through_json() -> None:
     data = json.loads(json.dumps(verdict.to_dict()))
     assert Verdict.from_dict(data) == verdict
     assert set(data) == {"test_id", "kind", "local_outcome", "stack_outcome", "failures", "note",
-                         "differences", "ignored"}
+                         "differences", "ignored", "layer", "evidence"}
     assert Difference.from_dict(data["differences"][0]) == verdict.differences[0]
     assert data["ignored"][0]["count"] == 1
+
+
+# --- a declared DEBUG: error page bodies are noise, their status codes are not ---------------
+
+DEBUG_PAGE = "<h1>Page not found <span>(404)</span></h1><p>Using the URLconf defined in x.urls</p>"
+PLAIN_PAGE = "<h1>Not found</h1><p>There is nothing here.</p>"
+
+
+@pytest.mark.parametrize("declared", [["DEBUG"], ["settings:DEBUG"], ["debug"], ["settings"]])
+def test_declared_debug_ignores_error_page_bodies(declared: list[str]) -> None:
+    noise = default_noise(CompareConfig(), declared)
+    verdict = verdict_of(ex(DEBUG_PAGE, status=404, content_type="text/html"),
+                         ex(PLAIN_PAGE, status=404, headers=[("Vary", "Cookie")]), noise)
+    assert verdict.kind == "match", verdict.differences
+    (rule, count), = [(r, c) for r, c in verdict.ignored if r.kind == "error_body"]
+    assert (rule.source, count) == ("config", 1)
+    assert "DEBUG differs by declaration" in rule.reason
+
+
+def test_declared_debug_still_compares_status_codes_and_successful_bodies() -> None:
+    noise = default_noise(CompareConfig(), ["DEBUG"])
+    verdict = verdict_of(ex(DEBUG_PAGE, status=404), ex(PLAIN_PAGE, status=500), noise)
+    assert fields_of(verdict) == ["status"]
+    verdict = verdict_of(ex(DEBUG_PAGE, status=200), ex(PLAIN_PAGE, status=404), noise)
+    assert fields_of(verdict) == ["status", "body"]
+    verdict = verdict_of(ex("<p>a</p>"), ex("<p>b</p>"), noise)
+    assert fields_of(verdict) == ["body"]
+    verdict = verdict_of(ex(DEBUG_PAGE, status=404, headers=[("X-Frame-Options", "DENY")]),
+                         ex(PLAIN_PAGE, status=404), noise)
+    assert fields_of(verdict) == ["header:X-Frame-Options"]
+
+
+def test_error_page_bodies_differ_without_the_declaration() -> None:
+    for noise in (default_noise(CompareConfig()), default_noise(CompareConfig(), ["TIME_ZONE"])):
+        assert not any(rule.kind == "error_body" for rule in noise)
+        verdict = verdict_of(ex(DEBUG_PAGE, status=404), ex(PLAIN_PAGE, status=404), noise)
+        assert fields_of(verdict) == ["body"]

@@ -9,6 +9,9 @@ and how often each rule suppressed a real difference. Rule kinds:
     cookie_attr   one Set-Cookie attribute's value, not its presence (target: "expires")
     json_path     a JSON path and everything under it ("$.results[*].id", "$..token")
     text_pattern  a regex (re.MULTILINE) masked in text bodies; with groups only the groups
+    error_body    the body of a response that is an error (status >= 400) in both
+                  environments, and the headers that describe it (ERROR_BODY_HEADERS); the
+                  status codes and every other header are still compared (target: ">=400")
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any, Literal, cast, get_args
 from parity.config import CompareConfig
 
 RuleKind = Literal["header", "header_token", "cookie_value", "cookie_attr", "json_path",
-                   "text_pattern"]
+                   "text_pattern", "error_body"]
 RuleSource = Literal["built-in", "config", "test", "learned"]
 KINDS: tuple[str, ...] = get_args(RuleKind)
 SOURCES: tuple[str, ...] = get_args(RuleSource)
@@ -114,6 +117,9 @@ class NoiseRules:
         prefix = name.lower() + ":"
         return [(r.target[len(prefix):], r) for r in self.rules
                 if r.kind == "header_token" and r.target.startswith(prefix)]
+
+    def error_body(self) -> IgnoreRule | None:
+        return next((r for r in self.rules if r.kind == "error_body"), None)
 
     def json_path(self, path: Sequence[JsonSegment]) -> IgnoreRule | None:
         return next((r for r in self.rules if r.kind == "json_path"
@@ -290,3 +296,27 @@ BUILTIN_NOISE = NoiseRules([
     IgnoreRule("text_pattern", _CSRF_SCRIPT, "a per-response CSRF token in a script"),
     IgnoreRule("json_path", "$..*csrf*", "a per-response CSRF token in JSON"),
 ])
+
+
+ERROR_STATUS = 400
+ERROR_BODY_HEADERS = frozenset({"content-type", "vary"})
+"""What describes an error body: a debug page is plain HTML where the production page may be
+rendered with the session (Vary: Cookie) or be JSON."""
+DEBUG_ERROR_PAGES = IgnoreRule(
+    "error_body", f">={ERROR_STATUS}",
+    "DEBUG differs by declaration ([tool.parity.facts] expected): error page bodies differ; "
+    "their status codes are still compared", "config")
+
+
+def declared_noise(expected_facts: Iterable[str]) -> NoiseRules:
+    """The noise that differences declared in `[tool.parity.facts] expected` imply.
+
+    A declared `DEBUG` (or `settings:DEBUG`, or all `settings`) means one side shows the
+    framework's debug error pages: their bodies differ by design, their status codes must not.
+    """
+    names = ("debug", "settings", "settings:debug")
+    for pattern in expected_facts:
+        normalized = re.sub(r"[-_.\s]+", "-", pattern).casefold()
+        if any(fnmatch.fnmatchcase(name, normalized) for name in names):
+            return NoiseRules([DEBUG_ERROR_PAGES])
+    return NoiseRules()

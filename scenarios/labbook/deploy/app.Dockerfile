@@ -8,8 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH \
-    DJANGO_SETTINGS_MODULE=labbook.settings \
-    DJANGO_STATIC_ROOT=/opt/labbook/static
+    DJANGO_SETTINGS_MODULE=labbook.settings
 
 RUN useradd --system --home-dir /app --no-create-home --shell /usr/sbin/nologin labbook
 
@@ -21,10 +20,12 @@ RUN python3 -m venv /opt/venv \
 
 COPY src/ /app/
 WORKDIR /app
+# Into the settings' default STATIC_ROOT (/app/staticfiles), so the settings stay the same as
+# in development; the frontend image copies the files from there.
 RUN if [ "$LABBOOK_COLLECTSTATIC" = "1" ]; then \
         python manage.py collectstatic --noinput --verbosity 0; \
     else \
-        mkdir -p "$DJANGO_STATIC_ROOT"; \
+        mkdir -p staticfiles; \
     fi
 
 USER labbook

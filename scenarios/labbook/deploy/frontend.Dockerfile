@@ -6,5 +6,5 @@ FROM ${LABBOOK_APP_IMAGE} AS app
 
 FROM ${PARITY_FRONTEND_IMAGE}
 RUN rm -f /etc/nginx/conf.d/default.conf
-COPY --from=app /opt/labbook/static/ /srv/labbook/static/
+COPY --from=app /app/staticfiles/ /srv/labbook/static/
 COPY nginx.conf /etc/nginx/conf.d/labbook.conf

@@ -1,0 +1,111 @@
+"""The scenario definitions themselves, without Docker: every expected.toml is well formed,
+every scenario materializes into an app whose [tool.parity] parity accepts, and every drift
+is a small change to its base, not a copy of it."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parity.compare import VERDICT_KINDS
+from parity.config import load_config
+from parity.facts import FACT_NAMES, SEVERITIES
+from tests.scenarios.support import DRIFTS, apply
+
+TOP_KEYS = {"description", "base", "extends", "stack_mode", "shell_env", "args", "session",
+            "expect", "expect_fact"}
+EXPECT_KEYS = {"test", "verdict", "field", "local", "stack", "ignored", "layer"}
+FACT_KEYS = {"name", "severity", "detail", "expected", "failed"}
+LAYERS = {"frontend", "app image", "database"}
+MAX_CHANGED_LINES = 12
+"""An overlaid file that replaces one of the base app's may change this many lines at most."""
+
+
+def test_there_is_a_scenario_for_every_drift_in_the_issue() -> None:
+    numbers = sorted({p.name[:2] for p in DRIFTS})
+    assert numbers == [f"{n:02d}" for n in range(1, 11)]
+
+
+@pytest.mark.parametrize("scenario", DRIFTS, ids=[p.name for p in DRIFTS])
+def test_expected_toml_is_well_formed(scenario: Path) -> None:
+    expected: dict[str, Any] = apply.load_expected(scenario)
+    assert set(expected) <= TOP_KEYS, set(expected) - TOP_KEYS
+    assert expected["description"].strip()
+    assert (scenario / "README.md").is_file()
+    assert expected.get("stack_mode", "generated") in ("generated", "own")
+    assert expected.get("extends") is None or (apply.DRIFTS / expected["extends"]).is_dir()
+    assert expected["expect"] or expected.get("expect_fact"), "a scenario must name what is reported"
+    for item in expected["expect"]:
+        assert set(item) <= EXPECT_KEYS and {"test", "verdict"} <= set(item), item
+        assert item["verdict"] in VERDICT_KINDS
+        assert item.get("layer", "frontend") in LAYERS
+        assert "[local]" not in item["test"] and "[stack]" not in item["test"]
+    for item in expected.get("expect_fact", []):
+        assert set(item) <= FACT_KEYS and "name" in item, item
+        assert item["name"] in FACT_NAMES
+        assert item.get("severity", "ok") in SEVERITIES
+    session = expected.get("session", {})
+    assert set(session) <= {"exit_code", "ok"}
+    if session.get("ok"):
+        assert session.get("exit_code") == 0
+    else:
+        # A drift must be caught: the run fails, and at least one test or fact says why.
+        assert session.get("exit_code", 1) == 1
+        assert any(e["verdict"] in ("diverge", "outcome") for e in expected["expect"]) or any(
+            f.get("severity") == "fail" for f in expected.get("expect_fact", []))
+
+
+@pytest.mark.parametrize("scenario", DRIFTS, ids=[p.name for p in DRIFTS])
+def test_scenario_materializes_into_a_valid_app(scenario: Path, tmp_path: Path) -> None:
+    expected = apply.load_expected(scenario)
+    app = apply.materialize(scenario, tmp_path)
+    config = load_config(app / "pyproject.toml", environ={})
+    assert config.stack.user_owned is (expected.get("stack_mode") == "own")
+    assert app.name == expected.get("base", "labbook")
+    for item in expected["expect"]:
+        path, _, name = item["test"].partition("::")
+        function = name.split("[")[0]
+        assert f"def {function}(" in (app / path).read_text(), f"{item['test']} is not in {app}"
+    for argument in expected.get("args", []):
+        assert (app / argument.split("::")[0]).exists(), argument
+    assert not list(app.rglob("parity-report.*")) and not list(app.rglob("__pycache__"))
+
+
+@pytest.mark.parametrize("scenario", DRIFTS, ids=[p.name for p in DRIFTS])
+def test_an_overlay_is_a_small_change_not_a_copy(scenario: Path) -> None:
+    base = apply.SCENARIOS / apply.load_expected(scenario).get("base", "labbook")
+    overlay = scenario / "overlay"
+    for file in sorted(p for p in overlay.rglob("*") if p.is_file()) if overlay.is_dir() else []:
+        original = base / file.relative_to(overlay)
+        if not original.is_file():
+            assert file.parent.name == "tests" or file.name == ".dockerignore", file
+            continue
+        diff = difflib.unified_diff(original.read_text().splitlines(), file.read_text().splitlines(),
+                                    lineterm="", n=0)
+        changed = [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+        assert 0 < len(changed) <= MAX_CHANGED_LINES, f"{file}: {len(changed)} lines changed"
+
+
+def test_config_fragments_merge_into_tool_parity(tmp_path: Path) -> None:
+    app = apply.copy_base("labbook", tmp_path)
+    apply.configure(app, {"env": {"LABBOOK_HIGHLIGHT": "1"}, "local": {"env": {"DJANGO_DEBUG": "1"}}},
+                    "own", "test")
+    data = tomllib.loads((app / "pyproject.toml").read_text())
+    parity = data["tool"]["parity"]
+    assert parity["env"] == {"DJANGO_DEBUG": "0", "LABBOOK_HIGHLIGHT": "1"}
+    assert parity["local"] == {"env": {"DJANGO_DEBUG": "1"}}
+    assert parity["stack"]["compose_file"] == "deploy/compose.yaml"
+    assert parity["compare"] == {"ignore_headers": ["Expires"]}
+    assert data["tool"]["pytest"]["ini_options"] == {"testpaths": ["tests"]}
+    assert data["project"]["name"] == "labbook"
+
+
+def test_toml_writer_round_trips() -> None:
+    data = {"a": {"s": 'quote " and \\ and\nnewline', "n": 3, "f": 1.5, "b": False,
+                  "l": ["x", "y"], "t": {"k-1": "v", "deep": {"x": []}}}, "top": "level",
+            "b": {"c": {"d": {"e": 1}}}}
+    assert tomllib.loads(apply.dumps(data)) == data

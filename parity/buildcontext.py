@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from parity import cache
 from parity.errors import CommandError, StartupError
 from parity.proc import run
 
@@ -41,6 +42,9 @@ SKIPPED_DIRS = frozenset({
     ".ruff_cache",
 })
 """Directory names left out when the context is a plain directory (outside git)."""
+
+REPORT_FILES = frozenset({"parity-report.json", "parity-report.html"})
+"""parity's own reports (default names): never app files, and new after every run."""
 
 APP_DIR = "app"
 WHEELS_DIR = "wheels"
@@ -157,7 +161,7 @@ def select_files(project_dir: Path) -> ContextFiles:
     files: list[str] = []
     secrets: list[str] = []
     for relative in sorted(set(listed)):
-        if rules.ignored(relative):
+        if rules.ignored(relative) or relative.rsplit("/", 1)[-1] in REPORT_FILES:
             continue
         if is_secret(relative):
             secrets.append(relative)
@@ -359,6 +363,7 @@ def ensure_wheelhouse(
     key = wheelhouse_key(requirements)
     target = cache_root() / "wheels" / key[:32]
     if (target / ".complete").is_file():
+        cache.touch(target)  # most recently used: the last to be pruned
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
@@ -393,4 +398,5 @@ def ensure_wheelhouse(
         shutil.rmtree(building, ignore_errors=True)
     count = len(list(target.glob("*.whl")))
     progress(f"wheels: {count} wheels in {time.monotonic() - started:.1f}s ({target})")
+    cache.prune_wheelhouses(target.parent)
     return target

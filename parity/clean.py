@@ -85,7 +85,7 @@ def _sweep_docker(dry_run: bool, dead_ids: set[str] | None) -> list[str]:
         labels = obj.attrs.get("Labels") or obj.attrs.get("Config", {}).get("Labels") or {}
         return dead_ids is None or labels.get(LABEL) in dead_ids
 
-    containers = engine.containers.list(all=True, filters={"label": LABEL})
+    containers = engine.containers.list(all=True, filters={"label": LABEL}, ignore_removed=True)
     removed += _remove(containers, "container", dead, dry_run, lambda c: c.remove(force=True, v=True))
     networks = engine.networks.list(filters={"label": LABEL})
     removed += _remove(networks, "network", dead, dry_run, lambda n: n.remove())

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 
@@ -86,3 +87,21 @@ class DatabaseRefusedError(ParityError):
     """parity refuses to drop or write a database it did not create."""
 
     exit_code = 8
+
+
+_TELLING = re.compile(r"\b[A-Za-z_][\w.]*(Error|Exception|Exit)\b|Unknown command|\b(error|fatal|ERROR|FATAL)\b:")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_LOG_PREFIX = re.compile(r"^[\w.-]+-\d+\s+\| ")  # `compose logs`: "app-1  | ..."
+_NOT_TELLING = re.compile(r"HaltServer|^Traceback \(most recent call last\)|^During handling of the above")
+
+
+def telling_line(text: str) -> str:
+    """The line of a command's output most likely to say why it failed: the last one that
+    names an error ("ModuleNotFoundError: ...", "Unknown command: ...", "error: ..."),
+    else the last line; '' for no output. A traceback's last line, not its frames."""
+    lines = [_ANSI.sub("", line).strip() for line in text.strip().splitlines()]
+    lines = [_LOG_PREFIX.sub("", line) for line in lines if line]
+    for line in reversed(lines):
+        if _TELLING.search(line) and not _NOT_TELLING.search(line) and not line.startswith("File "):
+            return line
+    return lines[-1] if lines else ""

@@ -68,6 +68,8 @@ class Side:
     settings_module: str | None = None
     requirements: str | None = None
     """The requirements file on that side, relative to workdir; its names count as the app's."""
+    tmpdir: str | None = None
+    """Where the probe's env file (it holds secrets) goes: the run's temp root, swept with it."""
 
     @property
     def is_local(self) -> bool:
@@ -148,7 +150,7 @@ def _probe(side: Side, timeout: float) -> dict[str, Any]:
         with contextlib.ExitStack() as cleanup:
             if side.is_local and side.env is not None:
                 # The app's env (with secrets) goes through a 0600 file, never through argv.
-                fd, path = tempfile.mkstemp(prefix="parity-facts-", suffix=".json")
+                fd, path = tempfile.mkstemp(prefix="parity-facts-", suffix=".json", dir=side.tmpdir)
                 cleanup.callback(os.unlink, path)
                 with os.fdopen(fd, "w") as file:
                     json.dump(dict(side.env), file)

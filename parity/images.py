@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,10 @@ from typing import Any
 import docker.errors
 import requests
 
-from parity import buildcontext
+from parity import buildcontext, cache, proc
 from parity.config import ParityConfig
 from parity.engine import client, image_present
-from parity.errors import MissingDependencyError, StartupError
+from parity.errors import MissingDependencyError, StartupError, telling_line
 from parity.recipes import (
     APP_DOCKERFILE,
     APP_PORT,
@@ -42,6 +42,7 @@ from parity.recipes import (
     SITE_CONF,
     render,
 )
+from parity.runs import Run
 
 __all__ = [
     "APP_PORT", "APP_SERVICE", "APP_USER", "FRONTEND_PORT", "FRONTEND_SERVICE", "BuiltImages",
@@ -55,6 +56,8 @@ LOG_TAIL = 30
 
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _LAYER = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
+_NONZERO = re.compile(r"returned a non-zero code: (\d+)")
+_RUNNING = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")
 _CHATTER = re.compile(r"^( ---> |Removing intermediate container |Successfully (built|tagged) )")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -97,22 +100,53 @@ def build_images(
     *,
     progress: Callable[[str], None] = _ignore,
     engine: Any = None,
+    run: Run | None = None,
 ) -> BuiltImages:
-    """Build what is missing of the app and frontend images; return their tags."""
+    """Build what is missing of the app and frontend images; return their tags.
+
+    With `run`, the build context goes under the run's temp root and every layer committed is
+    recorded in the run's registry entry: if parity is killed mid-build, the sweep removes
+    the layers no image uses.
+    """
     started = time.monotonic()
     engine = engine if engine is not None else client()
     plan = _plan(config, engine)
-    missing = [tag for tag in (plan.app_tag, plan.frontend_tag) if not image_present(engine, tag)]
+    missing = _missing(engine, plan)
+    if missing:
+        # Concurrent runs of one app would each build the same tags: one builds, the others
+        # wait and then find the images (a second build would leave its layers dangling).
+        try:
+            with cache.build_lock(buildcontext.cache_root() / "locks", plan.digest,
+                                  cancelled=proc.cancelled) as waited:
+                missing = _missing(engine, plan) if waited else missing
+                if missing:
+                    _build_missing(engine, config, plan, missing, progress, run)
+        except InterruptedError:
+            raise StartupError(ENVIRONMENT, "image build", CANCELLED) from None
+    seconds = time.monotonic() - started
     if not missing:
-        seconds = time.monotonic() - started
         progress(f"images: cached {plan.app_tag}, {plan.frontend_tag} ({seconds:.2f}s)")
         return BuiltImages(plan.app_tag, plan.frontend_tag, (), seconds)
+    progress(f"images: built {', '.join(missing)} ({seconds:.1f}s)")
+    removed = cache.prune_images(engine, config.name)
+    if removed:
+        progress(f"images: pruned {len(removed)} older image(s) of {config.name} "
+                 f"(the newest {cache.KEEP_IMAGES} stay)")
+    return BuiltImages(plan.app_tag, plan.frontend_tag, tuple(missing), seconds)
 
+
+def _missing(engine: Any, plan: _Plan) -> list[str]:
+    return [tag for tag in (plan.app_tag, plan.frontend_tag) if not image_present(engine, tag)]
+
+
+def _build_missing(engine: Any, config: ParityConfig, plan: _Plan, missing: list[str],
+                   progress: Callable[[str], None], run: Run | None) -> None:
     if plan.context.secrets_left_out:
         left_out = ", ".join(plan.context.secrets_left_out)
         progress(f"context: left out secret-looking files: {left_out}")
     labels = {"parity.app": config.name, "parity.digest": plan.digest}
-    context_dir = Path(tempfile.mkdtemp(prefix="parity-build-"))
+    context_dir = Path(tempfile.mkdtemp(prefix="parity-build-", dir=run.tmp if run else None))
+    committed = _Committed(run)
     try:
         wheels = None
         if plan.app_tag in missing:
@@ -122,17 +156,15 @@ def build_images(
             members = [buildcontext.APP_DIR, buildcontext.WHEELS_DIR,
                        APP_DOCKERFILE, COLLECTSTATIC_SCRIPT]
             _build(engine, "app", context_dir, members, APP_DOCKERFILE, plan.app_tag,
-                   {**labels, "parity.role": "app"}, {}, progress)
+                   {**labels, "parity.role": "app"}, {}, progress, committed)
         if plan.frontend_tag in missing:
             members = [FRONTEND_DOCKERFILE, NGINX_CONF, SITE_CONF]
             _build(engine, "frontend", context_dir, members, FRONTEND_DOCKERFILE,
                    plan.frontend_tag, {**labels, "parity.role": "frontend"},
-                   {"APP_IMAGE": plan.app_tag}, progress)
+                   {"APP_IMAGE": plan.app_tag}, progress, committed)
     finally:
         shutil.rmtree(context_dir, ignore_errors=True)
-    seconds = time.monotonic() - started
-    progress(f"images: built {', '.join(missing)} ({seconds:.1f}s)")
-    return BuiltImages(plan.app_tag, plan.frontend_tag, tuple(missing), seconds)
+        committed.done()
 
 
 def _plan(config: ParityConfig, engine: Any) -> _Plan:
@@ -182,6 +214,12 @@ class _StepLog:
         self.step = "before the first step"
         self.lines: list[str] = []
         self.layers: list[str] = []
+        self.containers: list[str] = []
+        """The intermediate containers of RUN steps: the one of an interrupted step may run on."""
+        self.running: str | None = None
+        """The container of the RUN step in progress, if one is."""
+        self.settled = True
+        """False from a step's first line until its layer is reported."""
         self.pending = ""
 
     def feed(self, text: str) -> None:
@@ -202,16 +240,26 @@ class _StepLog:
         if _STEP.match(line):
             self.step = line
             self.lines = []
+            self.settled, self.running = False, None
             self.progress(f"build {self.role}: {line}")  # one progress line per step; the rest is kept for errors
         elif not _CHATTER.match(line):
             self.lines.append(line)
         layer = _LAYER.match(line)
         if layer:
             self.layers.append(layer.group(1))
+            self.settled, self.running = True, None
+        running = _RUNNING.match(line)
+        if running:
+            self.containers.append(running.group(1))
+            self.running = running.group(1)
 
     def error(self, cause: str) -> StartupError:
         self.flush()
-        step = f"image build ({self.role}): {self.step}"
+        failed = _NONZERO.search(cause)
+        if failed and self.lines:  # the engine's message repeats the command; the output says why
+            cause = f"{telling_line(chr(10).join(self.lines))} (exit {failed.group(1)})"
+        shown = self.step if len(self.step) <= 100 else self.step[:99] + "…"
+        step = f"image build ({self.role}): {shown}"
         if "collectstatic" in self.step:
             step += " (runs with the settings' defaults: run-time env is not baked into images)"
         return StartupError(ENVIRONMENT, step, cause.strip(), "\n".join(self.lines[-LOG_TAIL:]))
@@ -227,8 +275,11 @@ def _build(
     labels: dict[str, str],
     buildargs: dict[str, str],
     progress: Callable[[str], None],
+    committed: _Committed | None = None,
 ) -> None:
     log = _StepLog(role, progress)
+    if proc.cancelled():
+        raise log.error(CANCELLED)
     archive = buildcontext.tar_context(context_dir, members, context_dir / f".{role}.tar")
     succeeded = False
     try:
@@ -236,16 +287,42 @@ def _build(
             for chunk in _stream(engine, fileobj, dockerfile, tag, labels, buildargs, log):
                 if "error" in chunk or "errorDetail" in chunk:
                     detail = chunk.get("errorDetail") or {}
-                    raise log.error(str(detail.get("message") or chunk.get("error")))
+                    raise log.error(CANCELLED if proc.cancelled()
+                                    else str(detail.get("message") or chunk.get("error")))
                 if "stream" in chunk:
                     log.feed(str(chunk["stream"]))
+                    if committed is not None:
+                        committed.note(log.layers, log.containers)
+                if proc.cancelled():
+                    _stop(engine, log)
         log.flush()
         if not image_present(engine, tag):
             raise log.error(f"the build ended without producing {tag}")
         succeeded = True
     finally:
         if not succeeded:
-            _remove_layers(engine, log.layers)
+            remove_layers(engine, log.layers, log.containers)
+
+
+CANCELLED = "cancelled: the session is shutting down"
+
+
+def _stop(engine: Any, log: _StepLog) -> None:
+    """Stop a build on cancellation without leaving a layer nobody knows of.
+
+    Leaving the stream makes the engine stop, but only after the step in progress, whose
+    layer would then never be reported. So: between steps, leave at once; in a RUN step, kill
+    its container (the step fails, nothing is committed) and read on to the error; in any
+    other step (ENV, COPY: quick), read on until its layer is reported.
+    """
+    if log.settled:
+        raise log.error(CANCELLED)
+    if log.running is not None:
+        running, log.running = log.running, None
+        try:
+            engine.api.remove_container(running, force=True)
+        except docker.errors.APIError:
+            pass
 
 
 def _stream(
@@ -264,14 +341,45 @@ def _stream(
         raise log.error(f"lost the Docker engine ({type(exc).__name__}: {exc})") from None
 
 
-def _remove_layers(engine: Any, layers: list[str]) -> None:
+def remove_layers(engine: Any, layers: list[str], containers: Sequence[str] = ()) -> list[str]:
     """Remove the untagged, childless layers a failed build committed (newest first);
-    tagged images (the base, the app image) and layers other images build on stay."""
+    tagged images (the base, the app image) and layers other images build on stay.
+    The build's intermediate `containers` go first: an interrupted RUN step's container
+    may still be running on the newest layer. Returns the layers removed."""
+    for container in containers:
+        try:
+            engine.api.remove_container(container, force=True)
+        except docker.errors.APIError:
+            continue
+    removed = []
     for layer in reversed(layers):
         try:
             image = engine.images.get(layer)
             if image.tags:
                 continue
             engine.api.remove_image(image.id, force=False, noprune=False)
+            removed.append(layer)
         except docker.errors.APIError:
             continue
+    return removed
+
+
+class _Committed:
+    """The layers this build has committed so far, kept in the run's registry entry."""
+
+    def __init__(self, run: Run | None) -> None:
+        self.run = run
+        self.layers: list[str] = []
+        self.containers: list[str] = []
+
+    def note(self, layers: list[str], containers: list[str]) -> None:
+        new = [layer for layer in layers if layer not in self.layers]
+        started = [container for container in containers if container not in self.containers]
+        if (new or started) and self.run is not None:
+            self.layers += new
+            self.containers += started
+            self.run.record("build", {"layers": self.layers, "containers": self.containers})
+
+    def done(self) -> None:
+        if self.run is not None:
+            self.run.forget("build")

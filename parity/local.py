@@ -18,7 +18,7 @@ from types import TracebackType
 
 from parity import proc
 from parity.config import ParityConfig
-from parity.errors import CommandError, StartupError
+from parity.errors import CommandError, StartupError, telling_line
 from parity.net import answers, free_port
 from parity.runs import Run
 from parity.waiting import wait_until
@@ -60,6 +60,8 @@ class LocalServer:
         self.log_path: Path | None = None
         self.release_output = ""
         self._final_logs = ""
+        self.timings: dict[str, float] = {}
+        """Seconds per start-up step ("release", "server"), for the report and the benchmarks."""
 
     @property
     def base_url(self) -> str:
@@ -75,7 +77,8 @@ class LocalServer:
 
     def __enter__(self) -> LocalServer:
         try:
-            self._tmp = tempfile.TemporaryDirectory(prefix="parity-local-")
+            self._tmp = tempfile.TemporaryDirectory(
+                prefix="parity-local-", dir=self.run.tmp if self.run is not None else None)
             self.log_path = Path(self._tmp.name) / "server.log"
             self._release()
             self._start()
@@ -102,7 +105,8 @@ class LocalServer:
             raise StartupError("local", f"release step ({' '.join(self.config.release)})",
                                _last_line(error.output) or str(error), _tail(error.output)) from None
         self.release_output = done.stdout
-        self.progress(f"local: release step done in {time.monotonic() - started:.1f}s")
+        self.timings["release"] = round(time.monotonic() - started, 3)
+        self.progress(f"local: release step done in {self.timings['release']:.1f}s")
 
     def server_argv(self, insecure: bool = True) -> list[str]:
         if self.config.app == "django":
@@ -114,6 +118,7 @@ class LocalServer:
 
     def _start(self, insecure: bool = True) -> None:
         assert self.log_path is not None
+        started = time.monotonic()
         self.port = free_port()
         argv = self.server_argv(insecure)
         with open(self.log_path, "wb") as log:
@@ -140,6 +145,7 @@ class LocalServer:
                 self.process = None  # it has exited; no staticfiles app, so no static files to serve
                 return self._start(insecure=False)
             raise
+        self.timings["server"] = round(time.monotonic() - started, 3)
         self.progress(f"local: serving at {self.base_url} (ready in {waited:.1f}s)")
 
     def logs(self) -> str:
@@ -168,5 +174,4 @@ def _tail(text: str, lines: int = 15) -> str:
 
 
 def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
+    return telling_line(text)

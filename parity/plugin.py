@@ -89,10 +89,13 @@ class ParityPlugin:
             self.runner.start()
             error = self.runner.startup_error
             if error is not None:
+                secrets = self.runner.secrets()  # an app may print its DATABASE_URL as it fails
                 details = str(error).splitlines()[1:]
                 if details:  # the failing step's log tail: the one line alone rarely says why
-                    self._progress("\n".join(["parity: last log lines:", *details]))
-                pytest.exit(f"parity: {error.one_line()}", returncode=error.exit_code)
+                    lines = ["parity: last log lines:", *details]
+                    self._progress(parity_report.redact("\n".join(lines), secrets))
+                pytest.exit(parity_report.redact(f"parity: {error.one_line()}", secrets),
+                            returncode=error.exit_code)
         return (yield)
 
     @pytest.hookimpl(wrapper=True)

@@ -42,6 +42,7 @@ from parity.errors import (
     CommandError,
     DatabaseRefusedError,
     MissingDependencyError,
+    ParityConfigError,
     ParityError,
     StartupError,
 )
@@ -145,8 +146,10 @@ class Postgres:
         if self._url:
             parts = urlsplit(self._url)
             if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
-                raise ParityError(f"PARITY_DATABASE_URL = {redact(self._url)!r} is not a TCP "
-                                  "URL; use postgresql://USER:PASSWORD@HOST:PORT/DBNAME")
+                raise ParityConfigError(
+                    "environment", "PARITY_DATABASE_URL", "is not a TCP Postgres URL",
+                    "use postgresql://USER:PASSWORD@HOST:PORT/DBNAME, or unset it for a "
+                    "throwaway cluster", redact(self._url))
             self._host, self._port, self._query = parts.hostname, parts.port or 5432, parts.query
             self._user = unquote(parts.username or "") or getpass.getuser()
             self._password = unquote(parts.password or "")
@@ -175,7 +178,9 @@ class Postgres:
     def __enter__(self) -> Postgres:
         try:
             if self.external:
-                self._step("connect to PARITY_DATABASE_URL", self._reachable)
+                self._step("connect to PARITY_DATABASE_URL", self._reachable,
+                           fix="start that server, correct the URL, or unset "
+                               "PARITY_DATABASE_URL for a throwaway cluster")
                 self._say(f"postgres: using {redact(self._url)}")
             else:
                 self._start_cluster()
@@ -280,7 +285,7 @@ class Postgres:
         with self._admin():
             return True
 
-    def _step(self, step: str, action: Callable[[], T]) -> T:
+    def _step(self, step: str, action: Callable[[], T], fix: str = "") -> T:
         try:
             return action()
         except StartupError:
@@ -288,7 +293,7 @@ class Postgres:
         except (ParityError, OSError, psycopg2.Error) as exc:
             tail = exc.output if isinstance(exc, CommandError) else self.logs(20)
             cause = (str(exc).strip() or type(exc).__name__).splitlines()[0]
-            raise StartupError("postgres", step, cause, tail) from exc
+            raise StartupError("postgres", step, f"{cause}; {fix}" if fix else cause, tail) from exc
 
     def _start_cluster(self) -> None:
         started = time.monotonic()
@@ -457,6 +462,9 @@ def stale_clusters() -> list[str]:
 
 def _sweep_cluster(run_id: str, record: dict[str, object]) -> list[str]:
     directory, pid, done = Path(str(record.get("dir"))), record.get("pid"), []
+    if not isinstance(pid, int):  # killed between starting the server and recording its pid
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int((directory / "data" / "postmaster.pid").read_text().split()[0])
     if isinstance(pid, int) and _is_postmaster(pid, directory):
         _stop(pid)
         done.append(f"postgres pid {pid}")
@@ -481,9 +489,10 @@ def _sweep_external(run_id: str, record: dict[str, object]) -> list[str] | None:
 
 
 def _stop(pid: int, grace: float = 10.0) -> None:
-    """Fast shutdown (SIGINT); the whole process group is killed if it outlives `grace`."""
+    """Immediate shutdown (SIGQUIT: the cluster is deleted next, so no shutdown checkpoint);
+    the whole process group is killed if it outlives `grace`."""
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGINT)
+        os.kill(pid, signal.SIGQUIT)
     deadline = time.monotonic() + grace
     while proc.group_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -13,6 +13,36 @@ from parity.errors import CommandError
 
 _live_groups: set[int] = set()
 _cancelled = False
+_registry: Path | None = None
+GROUP_PREFIX = "group-"
+
+
+def register_groups_in(directory: Path | None) -> None:
+    """Note every running command's process group in `directory` (a run's registry entry,
+    None to stop): when parity is killed, its commands (compose, migrate, initdb) run on in
+    their own sessions, and the sweep must stop them before it removes what they use."""
+    global _registry
+    _registry = directory
+
+
+def _note_group(pid: int) -> Path | None:
+    if _registry is None:
+        return None
+    marker = _registry / f"{GROUP_PREFIX}{pid}"
+    try:
+        marker.write_text(f"{pid} {start_time(pid)}")
+    except OSError:
+        return None
+    return marker
+
+
+def start_time(pid: int) -> str:
+    """The process start time from /proc ('' when gone), so a recycled pid is told apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat[stat.rfind(")") + 2 :].split()[19]
 
 
 def cancel_all() -> None:
@@ -24,6 +54,11 @@ def cancel_all() -> None:
     _cancelled = True
     for pgid in list(_live_groups):
         kill_group(pgid, grace=2.0)
+
+
+def cancelled() -> bool:
+    """True once cancel_all() ran: long in-process work (an image build) should stop too."""
+    return _cancelled
 
 
 def reset_cancel() -> None:
@@ -62,6 +97,7 @@ def run(
     )
     if cancellable:
         _live_groups.add(proc.pid)
+    noted = _note_group(proc.pid)
     try:
         out, _ = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -74,6 +110,8 @@ def run(
         raise
     finally:
         _live_groups.discard(proc.pid)
+        if noted is not None:
+            noted.unlink(missing_ok=True)
     result = subprocess.CompletedProcess(list(argv), proc.returncode, out or "", "")
     if check and proc.returncode != 0:
         raise CommandError(argv, proc.returncode, out or "", what)

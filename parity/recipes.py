@@ -76,9 +76,14 @@ FROM {config.base_image}
 RUN useradd --uid {APP_UID} --user-group --create-home {APP_USER}
 COPY {WHEELS_DIR}/ /wheels/
 # The wheelhouse is what `pip wheel` resolved on the host for the requirements, plus gunicorn
-# (which serves the app in the stack) when they lack it: install all of it, offline.
-RUN python3 -m venv {VENV} \\
- && {VENV}/bin/pip install --no-index --find-links /wheels --no-cache-dir \\
+# (which serves the app in the stack) when they lack it: install all of it, offline. The base
+# image's own pip installs into the venv (`--python`, pip >= 22.3): seeding the venv with
+# ensurepip would double this step's time. Without such a pip, ensurepip it is.
+RUN python3 -m venv --without-pip {VENV} \\
+ && if python3 -m pip --python {VENV}/bin/python --version >/dev/null 2>&1; \\
+    then set -- python3 -m pip --python {VENV}/bin/python; \\
+    else {VENV}/bin/python -m ensurepip --default-pip >/dev/null && set -- {VENV}/bin/pip; fi \\
+ && "$@" install --no-index --find-links /wheels --no-cache-dir \\
         --disable-pip-version-check /wheels/*.whl \\
  && rm -rf /wheels
 ENV {env_line}

@@ -69,6 +69,7 @@ class ParityRunner:
             session.__enter__()
         except ParityError as error:
             self.startup_error = error
+            self.meta.update(session.describe())  # its secrets: the error's log tail is shown
             return
         self.session = session
         self.tests_started = time.monotonic()

@@ -1,8 +1,11 @@
 """Run identity and the on-disk registry of live runs, so a later run can sweep a killed one.
 
 Each run owns a directory `<state>/runs/<run id>/` holding `owner.pid` (the pid of the parity
-process) and whatever its resources record there (cluster data dirs, compose projects). A run
-whose owner pid is gone is stale: `parity clean` and the next run's start-up sweep it.
+process) and whatever its resources record there (cluster data dirs, compose projects, the
+process groups of running commands). A run whose owner pid is gone is stale: `parity clean`
+and the next run's start-up sweep it. A run's temp files live under its own temp root
+(`Run.tmp`), which `finish()` removes with the registry entry, so a killed run's compose
+files, logs and build contexts go with its sweep.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from pathlib import Path
 
 LABEL = "parity.run"
 """The Docker label every object parity creates carries; its value is the run id."""
+TMP_PREFIX = "parity-run-"
+"""A run's temp root is `<tempdir>/parity-run-<run id>`."""
 
 
 def state_root() -> Path:
@@ -49,9 +54,31 @@ class Run:
     def start(cls, run_id: str | None = None) -> Run:
         run_id = run_id or new_run_id()
         directory = state_root() / "runs" / run_id
-        directory.mkdir(parents=True, exist_ok=False)
-        (directory / "owner.pid").write_text(f"{os.getpid()} {_start_time(os.getpid())}")
+        if directory.exists():
+            raise FileExistsError(f"run {run_id} is already registered at {directory}")
+        # Filled in under a hidden name, then renamed: a concurrent sweep must never see a
+        # run directory without its owner (it would take the run for dead).
+        building = Path(tempfile.mkdtemp(prefix=f".{run_id}-", dir=directory.parent))
+        try:
+            building.chmod(0o755)
+            (building / "owner.pid").write_text(f"{os.getpid()} {_start_time(os.getpid())}")
+            tmp = Path(tempfile.gettempdir()) / f"{TMP_PREFIX}{run_id}"
+            (building / "tmp.path").write_text(str(tmp))
+            building.rename(directory)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
         return cls(run_id, directory)
+
+    @property
+    def tmp(self) -> Path:
+        """This run's temp root (created on first use); finish() removes it."""
+        try:
+            path = Path((self.dir / "tmp.path").read_text().strip())
+        except OSError:
+            path = Path(tempfile.gettempdir()) / f"{TMP_PREFIX}{self.id}"
+        path.mkdir(mode=0o755, exist_ok=True)
+        return path
 
     def record(self, kind: str, data: dict[str, object]) -> None:
         """Remember a resource so a sweep can undo it if this process dies."""
@@ -78,12 +105,18 @@ class Run:
         return _start_time(pid) == started.strip() and started.strip() != ""
 
     def finish(self) -> None:
+        try:
+            tmp = Path((self.dir / "tmp.path").read_text().strip())
+        except OSError:
+            tmp = None
+        if tmp is not None and tmp.name == f"{TMP_PREFIX}{self.id}":
+            shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def all_runs() -> Iterator[Run]:
     for directory in sorted((state_root() / "runs").iterdir()):
-        if directory.is_dir():
+        if directory.is_dir() and not directory.name.startswith("."):
             yield Run(directory.name, directory)
 
 

@@ -101,6 +101,8 @@ class ParitySession:
         proc.reset_cancel()
         self.run = Run.start(self.run_id)
         self._exit.callback(self.run.finish)
+        proc.register_groups_in(self.run.dir)
+        self._exit.callback(proc.register_groups_in, None)
         self.progress(f"parity run {self.run.id}")
 
         want_stack = "stack" in self.wanted
@@ -129,6 +131,9 @@ class ParitySession:
             results = self._parallel(jobs)
         self.local = results.get("local")
         self.stack = results.get("stack")
+        for side in (self.local, self.stack):
+            if side is not None:
+                self.timings.phases.update({f"{side.name} {step}": s for step, s in side.timings.items()})
 
         if self.local is not None:
             self.environments["local"] = Environment(
@@ -156,13 +161,17 @@ class ParitySession:
         settings = self.config.settings if self.config.app == "django" else None
         local = Side("local", "local://", self.local.python, self.local.process.pid,
                      str(self.config.project_dir), databases["local"].url("local"),
-                     self.local.environ(), settings, requirements)
+                     self.local.environ(), settings, requirements, str(self._run().tmp))
         stack = Side("stack", self.environments["stack"].host_spec, "python", None,
                      "" if self.config.stack.user_owned else "/srv/app",
                      databases["stack"].url("local"), None, settings, requirements)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parity-facts")
-        self._facts_future = pool.submit(gather_both, local, stack)
+        self._facts_future = pool.submit(self._gather_facts, gather_both, local, stack)
         pool.shutdown(wait=False)
+
+    def _gather_facts(self, gather: Callable[..., T], *sides: Any) -> T:
+        with self.timings.phase("facts (gathered)"):
+            return gather(*sides)
 
     def facts(self) -> list[dict[str, Any]]:
         """The environment facts compared side by side (waits for the gathering to finish)."""
@@ -181,8 +190,9 @@ class ParitySession:
     def _start_postgres(self) -> Postgres:
         # Local-only runs never touch Docker: the cluster then listens on loopback only.
         gateway = "auto" if "stack" in self.wanted else None
-        self.postgres = self._enter(Postgres(self._run().id, log=self.progress, run=self._run(),
-                                             docker_gateway=gateway))
+        with self.timings.phase("postgres"):
+            self.postgres = self._enter(Postgres(self._run().id, log=self.progress, run=self._run(),
+                                                 docker_gateway=gateway))
         return self.postgres
 
     def describe(self) -> dict[str, Any]:
@@ -202,14 +212,22 @@ class ParitySession:
     def _build_images(self) -> Any:
         from parity.images import build_images
 
-        self.images = build_images(self.config, progress=self.progress)
+        with self.timings.phase("images"):
+            self.images = build_images(self.config, progress=self.progress, run=self._run())
         return self.images
 
     def _enter(self, resource: AbstractContextManager[T]) -> T:
         """Enter a resource and register its exit; thread-safe (ExitStack calls are serialized)."""
         value = resource.__enter__()
+        name = getattr(resource, "name", type(resource).__name__.lower())
+
+        def exit_timed(kind: type[BaseException] | None, exc: BaseException | None,
+                       tb: TracebackType | None) -> bool | None:
+            with self.timings.phase(f"teardown {name}"):
+                return resource.__exit__(kind, exc, tb)
+
         with _exit_lock:
-            self._exit.push(resource.__exit__)
+            self._exit.push(exit_timed)
         return value
 
     def _parallel(self, jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
@@ -222,10 +240,14 @@ class ParitySession:
             name, job = next(iter(jobs.items()))
             return {name: job()}
         with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="parity") as pool:
-            futures = {pool.submit(job): name for name, job in jobs.items()}
+            # A signal inside submit() would leave a job running that no future tracks (its
+            # thread started, its future lost): it would start a stack after the teardown.
+            with _signals_deferred() as deferred:
+                futures = {pool.submit(job): name for name, job in jobs.items()}
             pending = set(futures)
             first_error: BaseException | None = None
             try:
+                deferred.deliver()
                 while pending:
                     done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
                     failed = [f for f in done if f.exception() is not None]
@@ -248,6 +270,8 @@ class ParitySession:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 previous[signum] = signal.signal(signum, self._during_teardown)
         started = time.monotonic()
+        if self.run is not None:
+            self.progress(f"parity run {self.run.id}: tearing down")
         try:
             self._exit.close()
         finally:
@@ -272,6 +296,41 @@ class ParitySession:
 
 
 _exit_lock = threading.Lock()
+
+
+class _Deferred:
+    def __init__(self) -> None:
+        self.received: list[tuple[int, Any]] = []
+
+    def deliver(self) -> None:
+        """Act on the first signal that arrived meanwhile, as its own handler would have."""
+        for signum, handler in self.received[:1]:
+            if handler is signal.SIG_IGN:
+                continue
+            if callable(handler):
+                handler(signum, None)  # default_int_handler, _raise_interrupt: they raise
+            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[_Deferred]:
+    """Hold SIGINT and SIGTERM back while the block runs (main thread only); `deliver()` them after."""
+    deferred = _Deferred()
+    if threading.current_thread() is not threading.main_thread():
+        yield deferred
+        return
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        deferred.received.append((signum, previous[signal.Signals(signum)]))
+
+    for signum in previous:
+        signal.signal(signum, hold)
+    try:
+        yield deferred
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:

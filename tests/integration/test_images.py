@@ -11,7 +11,7 @@ import shutil
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from parity import engine as docker_engine
+from parity import images as images_module
 from parity.config import ParityConfig, load_config
 from parity.errors import MissingDependencyError, StartupError
 from parity.images import (
@@ -304,6 +305,7 @@ def test_a_changed_view_builds_new_images(
 
 def test_a_failing_step_names_the_step_shows_its_log_and_leaves_nothing_behind(
     app_dir: Path, environ: dict[str, str], engine: Any, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     broken = tmp_path / app_dir.name
     shutil.copytree(app_dir, broken)
@@ -311,24 +313,29 @@ def test_a_failing_step_names_the_step_shows_its_log_and_leaves_nothing_behind(
         settings.write('SECRET_KEY = os.environ["DJANGO_SECRET_KEY_FROM_VAULT"]\n')
     images_before = {image.id for image in engine.images.list(all=True)}
     lines: list[str] = []
+    cleaned: list[tuple[list[str], list[str]]] = []  # what the build removes as it fails
+    remove_layers = images_module.remove_layers
+
+    def spy(engine: Any, layers: list[str], containers: Sequence[str] = ()) -> list[str]:
+        cleaned.append((list(layers), list(containers)))
+        return remove_layers(engine, layers, containers)
+
+    monkeypatch.setattr(images_module, "remove_layers", spy)
     with pytest.raises(StartupError) as caught:
         build_images(config_at(broken, environ), progress=lines.append, engine=engine)
     error = caught.value
     assert error.environment == "stack"
     assert re.match(r"image build \(app\): Step \d+/\d+ : RUN .*collectstatic", error.step)
-    assert "returned a non-zero code" in error.cause
+    assert error.cause == "KeyError: 'DJANGO_SECRET_KEY_FROM_VAULT' (exit 1)"  # the output's telling line
     assert "KeyError: 'DJANGO_SECRET_KEY_FROM_VAULT'" in error.log_tail
     assert error.log_tail.count("\n") < 40
     assert str(error).startswith("stack: image build (app): Step ")
 
-    containers = [m.group(1) for m in map(re.compile(r"build app:  ---> Running in (\w+)").match,
-                                          lines) if m]
+    [(layers, containers)] = cleaned
     assert containers, "the build ran steps in containers"
     for container in containers:
         with pytest.raises(docker.errors.NotFound):
             engine.containers.get(container)
-    layers = [m.group(1) for m in map(re.compile(r"build app:  ---> ([0-9a-f]{12})$").match,
-                                      lines) if m]
     created = [layer for layer in layers
                if not any(known.startswith(f"sha256:{layer}") for known in images_before)]
     assert created, "the failed build committed layers before the failing step"

@@ -113,6 +113,13 @@ def test_outside_git_context_honours_dockerignore_and_skips_vcs_and_venvs(app: P
         ".env.production", "certs/tls.key", ".netrc", "config/credentials-prod.json"}
 
 
+def test_parity_reports_never_enter_the_context(app: Path) -> None:
+    """A run writes them into the project after every run: were they in the context, every
+    run's digest would differ and every run would rebuild the images."""
+    write(app, {"parity-report.json": "{}", "parity-report.html": "<html>", "ci/parity-report.json": "{}"})
+    assert set(select_files(app).files) == set(APP_FILES)
+
+
 @pytest.mark.parametrize(("patterns", "path", "ignored"), [
     ("*.md", "README.md", True),
     ("*.md", "docs/README.md", False),

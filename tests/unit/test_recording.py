@@ -329,3 +329,44 @@ def test_decode_body_falls_back_to_base64() -> None:
     assert decode_body(b"{}", "application/json") == ("text", "{}")
     assert decode_body(b"\xff\xfe", "text/plain; charset=utf-8")[0] == "base64"
     assert decode_body(b"plain", None) == ("text", "plain")
+
+
+class _KeepAliveApp(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive, like runserver: remembers the client port of every request."""
+
+    protocol_version = "HTTP/1.1"
+    ports: list[int] = []
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.ports.append(self.client_address[1])
+        status, headers = (302, [("Location", "/end")]) if self.path == "/hop" else (200, [])
+        self.send_response(status)
+        for name, value in [*headers, ("Content-Length", "2")]:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+
+def test_every_exchange_gets_its_own_connection() -> None:
+    """A reused connection to a wsgiref server (runserver) stalls ~40 ms on delayed ACKs."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveApp)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    _KeepAliveApp.ports = []
+    try:
+        with _session(f"http://127.0.0.1:{server.server_address[1]}") as http:
+            assert http.get("/a").status_code == 200
+            assert http.get("/b").status_code == 200
+            assert http.get("/hop").status_code == 200  # two hops: /hop, then /end
+            streamed = http.get("/c", stream=True)
+            assert streamed.content == b"ok"
+            assert http.get("/d").status_code == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(_KeepAliveApp.ports) == 6
+    assert len(set(_KeepAliveApp.ports)) == 6
+    assert [e.path for e in http.recording.exchanges] == ["/a", "/b", "/hop", "/end", "/c", "/d"]

@@ -1,0 +1,323 @@
+"""Bad input: each case is a real `pytest --parity` run of a broken tinyapp copy (or a broken
+machine, simulated for this process only). Every case must end with the exit code the README
+documents, state its cause on ONE line that names what is wrong and how to fix it, and leave
+nothing behind.
+
+Exit codes (README): 1 tests failed or diverged, 4 configuration/usage, 6 a machine part is
+missing, 7 an environment failed to start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+import parity
+from tests.reliability import harness, leftovers
+from tests.reliability.harness import Case
+
+pytestmark = pytest.mark.integration
+
+CONFIG = '''[tool.parity]
+app = "{app}"
+wsgi = "{wsgi}"
+settings = "{settings}"
+'''
+
+EXTRA_VIEWS = '''
+import time as _time
+
+from django.http import StreamingHttpResponse
+
+
+def slow(request):
+    _time.sleep(20)
+    return JsonResponse({"slow": True})
+
+
+def big(request):
+    chunk = b"x" * (1024 * 1024)
+    return StreamingHttpResponse((chunk for _ in range(100)), content_type="application/octet-stream")
+
+
+urlpatterns += [path("slow/", slow), path("big/", big)]
+'''
+
+MEMORY_PROBE = '''
+import os
+import resource
+from pathlib import Path
+
+
+def pytest_sessionfinish(session):
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    Path(os.environ["RELTEST_OUT"], "peak-rss-kib").write_text(str(peak_kib))
+'''
+
+FAILING_MIGRATION = '''
+from django.db import migrations
+
+
+def fail(apps, schema_editor):
+    raise RuntimeError("this migration fails on purpose")
+
+
+class Migration(migrations.Migration):
+    operations = [migrations.RunPython(fail)]
+'''
+
+
+PARITY_FRAME = re.compile(rf'File "{re.escape(str(Path(parity.__file__).parent))}/')
+
+
+@dataclass
+class Bad:
+    """One bad input: how to break the app (returns extra env / args), and what must be said."""
+
+    name: str
+    exit_code: int
+    says: tuple[str, ...]
+    """Substrings that must all be on one line: what is wrong, and the fix."""
+    setup: Callable[[harness.App, Path], dict[str, str]]
+    args: tuple[str, ...] = ()
+    tests: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def config(app: harness.App, extra: str, kind: str = "django", wsgi: str = "tinyapp.wsgi:application",
+           settings: str | None = None) -> None:
+    text = CONFIG.format(app=kind, wsgi=wsgi, settings=settings or app.settings)
+    (app.dir / "pyproject.toml").write_text(text + extra)
+
+
+def configured(extra: str = "", **keys: str) -> Callable[[harness.App, Path], dict[str, str]]:
+    def setup(app: harness.App, scratch: Path) -> dict[str, str]:
+        config(app, extra, **keys)
+        return {}
+    return setup
+
+
+def removed(name: str) -> Callable[[harness.App, Path], dict[str, str]]:
+    def setup(app: harness.App, scratch: Path) -> dict[str, str]:
+        (app.dir / name).unlink()
+        return {}
+    return setup
+
+
+def env(**values: str) -> Callable[[harness.App, Path], dict[str, str]]:
+    def setup(app: harness.App, scratch: Path) -> dict[str, str]:
+        return dict(values)
+    return setup
+
+
+def without_compose(app: harness.App, scratch: Path) -> dict[str, str]:
+    """A `docker` without the compose plugin, for this run only: a wrapper first on PATH that
+    answers `compose` the way the CLI does when the plugin is absent; every other command is
+    the real docker. Directories holding a legacy docker-compose are left off PATH too."""
+    real = shutil.which("docker")
+    assert real is not None
+    bin_dir = app.gate.parent / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    wrapper = bin_dir / "docker"
+    wrapper.write_text('#!/bin/sh\nif [ "$1" = compose ]; then\n'
+                       '  echo "docker: \'compose\' is not a docker command." >&2\n  exit 1\nfi\n'
+                       f'exec {real} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    path = [d for d in os.environ["PATH"].split(os.pathsep) if not Path(d, "docker-compose").exists()]
+    return {"PATH": os.pathsep.join([str(bin_dir), *path])}
+
+
+def settings_fail(app: harness.App, scratch: Path) -> dict[str, str]:
+    with open(app.dir / "tinyapp" / "settings.py", "a") as settings:
+        settings.write("\nimport tinyapp_local_overrides  # noqa\n")
+    return {}
+
+
+def failing_migration(app: harness.App, scratch: Path) -> dict[str, str]:
+    package = app.dir / "brokenapp"
+    (package / "migrations").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "migrations" / "__init__.py").write_text("")
+    (package / "migrations" / "0001_initial.py").write_text(FAILING_MIGRATION)
+    with open(app.dir / "tinyapp" / "settings.py", "a") as settings:
+        settings.write('\nINSTALLED_APPS = [*INSTALLED_APPS, "brokenapp"]\n')
+    return {}
+
+
+def crashing_gunicorn(app: harness.App, scratch: Path) -> dict[str, str]:
+    wsgi = app.dir / "tinyapp" / "wsgi.py"
+    wsgi.write_text('import os\n\nif os.environ.get("TINYAPP_CRASH"):\n'
+                    '    raise RuntimeError("tinyapp refuses to start: TINYAPP_CRASH is set")\n'
+                    + wsgi.read_text())
+    config(app, '[tool.parity.stack]\nenv = { TINYAPP_CRASH = "1" }\n')
+    return {}
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # nobody listens once the probe is closed
+
+
+def with_views(request_timeout: float | None = None,
+               memory_probe: bool = False) -> Callable[[harness.App, Path], dict[str, str]]:
+    def setup(app: harness.App, scratch: Path) -> dict[str, str]:
+        with open(app.dir / "tinyapp" / "urls.py", "a") as urls:
+            urls.write(EXTRA_VIEWS)
+        if memory_probe:
+            (app.dir / "conftest.py").write_text(MEMORY_PROBE)
+        if request_timeout is not None:
+            config(app, f"[tool.parity.compare]\nrequest_timeout = {request_timeout}\n")
+        return {}
+    return setup
+
+
+SLOW_TEST = '''
+def test_slow(http):
+    http.get("/slow/")
+'''
+
+BIG_TEST = '''
+def test_big(http):
+    response = http.get("/big/")
+    assert response.status_code == 200
+    assert len(response.content) == 100 * 1024 * 1024
+    recorded = http.recording.exchanges[-1]  # only its digest and size: the recording is capped
+    assert (recorded.body_encoding, recorded.body, recorded.body_size) == ("digest", "", len(response.content))
+'''
+
+CASES = [
+    # --- configuration and usage: refused before anything starts (exit 4)
+    # pytest reads pyproject.toml first: its one line names the file, line and column.
+    Bad("malformed toml", 4, ("ERROR: ", "pyproject.toml", "at line 5, column 21"),
+        configured("[tool.parity.compare\nrequest_timeout = 3\n")),
+    Bad("misspelt key", 4, ("tool.parity.reqirements", "did you mean 'requirements'"),
+        configured('reqirements = "requirements.txt"\n')),
+    Bad("build script without compose file", 4, ("tool.parity.stack.build", "set compose_file too"),
+        configured('[tool.parity.stack]\nbuild = "manage.py"\n')),
+    Bad("app_port without compose file", 4, ("tool.parity.stack.app_port", "remove it, or set compose_file"),
+        configured("[tool.parity.stack]\napp_port = 8000\n")),
+    Bad("timeout not a number", 4, ("tool.parity.compare.request_timeout", "positive number", "request_timeout = 30"),
+        configured('[tool.parity.compare]\nrequest_timeout = "fast"\n')),
+    Bad("unknown app kind", 4, ("tool.parity.app", "flask", 'use "django" or "wsgi"'),
+        configured(kind="flask")),
+    Bad("missing manage.py", 4, ("has no manage.py", "set project_dir to the directory that holds manage.py"),
+        removed("manage.py")),
+    Bad("missing requirements", 4, ("tool.parity.requirements", "file not found", "pip freeze"),
+        removed("requirements.txt")),
+    Bad("wsgi module missing", 4, ("module nope.wsgi not found", "fix the module path"),
+        configured(wsgi="nope.wsgi:application")),
+    Bad("env value not a string", 4, ("tool.parity.env.DJANGO_DEBUG", "quote the value"),
+        configured("env = { DJANGO_DEBUG = 1 }\n")),
+    Bad("project_dir outside the project", 4, ("tool.parity.project_dir", "escapes the project directory"),
+        configured('project_dir = "../.."\n')),
+    Bad("invalid noise pattern", 4, ("ignore_text_patterns", "not a valid regular expression", "fix the pattern"),
+        configured('[tool.parity.compare]\nignore_text_patterns = ["(unclosed"]\n')),
+    Bad("--parity-config names no file", 4, ("nope/pyproject.toml", "file not found", "pass the path"),
+        env(), args=("--parity-config=nope/pyproject.toml",)),
+    Bad("PARITY_DATABASE_URL not a postgres URL", 4, ("PARITY_DATABASE_URL", "postgresql://USER:PASSWORD@HOST"),
+        env(PARITY_DATABASE_URL="mysql://root@localhost/app")),
+    # --- a machine part is missing (exit 6)
+    Bad("engine not running", 6, ("parity: Docker engine not reachable", "DOCKER_HOST"),
+        env(DOCKER_HOST="unix:///nonexistent/docker.sock")),
+    Bad("compose missing", 6, ("docker compose not found", "install the compose v2 plugin"), without_compose),
+    Bad("postgres binaries missing", 6, ("PostgreSQL server binaries", "apt-get install postgresql"),
+        env(PARITY_PG_BINDIR="/nonexistent/bin")),
+    Bad("base image missing", 6, ("parity-base/python:no-such-tag not found", "parity base-image"),
+        env(PARITY_BASE_IMAGE="parity-base/python:no-such-tag")),
+    # --- an environment fails to start (exit 7)
+    Bad("settings fail to import", 7,
+        ("parity: ", "failed: ModuleNotFoundError: No module named 'tinyapp_local_overrides'"),
+        settings_fail),
+    Bad("failing migration", 7, ("release step", "this migration fails on purpose"), failing_migration),
+    Bad("image build error", 7, ("image build (app)", "python3: not found"),
+        env(PARITY_BASE_IMAGE=os.environ.get("PARITY_FRONTEND_IMAGE", "nginx:stable"))),
+    Bad("gunicorn crash loop", 7, ("stack", "TINYAPP_CRASH is set"), crashing_gunicorn),
+    Bad("unknown release command", 7, ("release step", "Unknown command: 'nosuchcommand'"),
+        configured('release = "python manage.py nosuchcommand"\n')),
+    Bad("unreachable PARITY_DATABASE_URL", 7, ("PARITY_DATABASE_URL", "Connection refused", "start that server"),
+        lambda app, scratch: {"PARITY_DATABASE_URL": f"postgresql://u:pw@127.0.0.1:{closed_port()}/db"}),
+    # --- a test misbehaves (exit 1)
+    Bad("hanging view", 1, ("ReadTimeout", "request_timeout"), with_views(request_timeout=2), tests=SLOW_TEST),
+]
+
+
+@pytest.fixture
+def broken(scratch: Path) -> Iterator[Case]:
+    app = harness.make_app(scratch, "relbad", unique_settings=True)
+    case = Case(app, app.scope(leftovers.image_ids()))
+    yield case
+    leftovers.remove_all(case.scope)
+    harness.remove_app_images(app.name)
+    shutil.rmtree(app.dir.parent, ignore_errors=True)
+
+
+def one_line(output: str, says: tuple[str, ...]) -> str:
+    """The last line saying all of `says` (the run's final word, not an earlier progress line)."""
+    for line in reversed(output.splitlines()):
+        if all(text in line for text in says):
+            return line
+    raise AssertionError(f"no single line says all of {says}:\n{output[-4000:]}")
+
+
+@pytest.mark.parametrize("bad", CASES, ids=[case.name for case in CASES])
+def test_bad_input_is_one_line_with_a_fix_and_leaves_nothing(bad: Bad, broken: Case, scratch: Path) -> None:
+    extra = bad.setup(broken.app, scratch)
+    if bad.tests is not None:
+        (broken.app.dir / "test_behavior.py").write_text(bad.tests)
+    run = harness.ParityRun(broken.app, *bad.args, env=broken.app.env(**extra))
+    code = run.finish(timeout=300)
+    output = run.output
+    broken.scope.add_output(output)
+    assert code == bad.exit_code, output[-4000:]
+    line = one_line(output, bad.says)
+    # The app's own traceback may be shown as the failing step's log tail; parity's never.
+    assert not PARITY_FRAME.search(output) and "INTERNALERROR" not in output, output[-4000:]
+    assert len(line) < 600, line
+    assert leftovers.settle(broken.scope) == "", output[-3000:]
+
+
+def test_port_already_taken(broken: Case, warm_app: harness.App) -> None:
+    """Your own compose file publishes a fixed port that something else holds."""
+    engine = leftovers.client()
+    tags = {image.labels["parity.role"]: image.tags[0]
+            for image in engine.images.list(filters={"label": f"parity.app={warm_app.name}"})}
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        (broken.app.dir / "compose.yaml").write_text(json.dumps({"services": {
+            "app": {"image": tags["app"]},
+            "frontend": {"image": tags["frontend"], "ports": [f"127.0.0.1:{port}:8080"]},
+        }}))
+        config(broken.app, '[tool.parity.stack]\ncompose_file = "compose.yaml"\n'
+                           "app_port = 8000\nentry_port = 8080\n", settings=warm_app.settings)
+        run = harness.ParityRun(broken.app)
+        code = run.finish(timeout=300)
+    broken.scope.add_output(run.output)
+    assert code == 7, run.output[-4000:]
+    one_line(run.output, ("compose up", f"127.0.0.1:{port}", "address already in use", "free"))
+    assert leftovers.settle(broken.scope) == "", run.output[-3000:]
+
+
+def test_hundred_megabyte_response_is_capped_and_memory_stays_bounded(broken: Case, scratch: Path) -> None:
+    with_views(memory_probe=True)(broken.app, scratch)
+    (broken.app.dir / "test_behavior.py").write_text(BIG_TEST)
+    code, output = harness.run_to_end(broken.app, "--parity-report=report.json",
+                                      env=broken.app.env(RELTEST_OUT=str(broken.app.gate)))
+    broken.scope.add_output(output)
+    assert code == 0, output[-4000:]
+    peak_mib = int((broken.app.gate / "peak-rss-kib").read_text()) / 1024
+    assert peak_mib < 450, f"pytest --parity peaked at {peak_mib:.0f} MiB for two 100 MB responses"
+    assert "1 match" in output
+    assert (broken.app.dir / "report.json").stat().st_size < 1024 * 1024
+    assert leftovers.settle(broken.scope) == ""

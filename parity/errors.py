@@ -105,3 +105,8 @@ def telling_line(text: str) -> str:
         if _TELLING.search(line) and not _NOT_TELLING.search(line) and not line.startswith("File "):
             return line
     return lines[-1] if lines else ""
+
+
+def tail(text: str, lines: int = 20) -> str:
+    """The last lines of a command's output or a service's log, for an error message."""
+    return "\n".join(text.rstrip().splitlines()[-lines:])

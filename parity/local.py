@@ -18,7 +18,7 @@ from types import TracebackType
 
 from parity import proc
 from parity.config import ParityConfig
-from parity.errors import CommandError, StartupError, telling_line
+from parity.errors import CommandError, StartupError, tail, telling_line
 from parity.net import answers, free_port
 from parity.runs import Run
 from parity.waiting import wait_until
@@ -103,7 +103,7 @@ class LocalServer:
                             env=self.environ(), what="release step")
         except CommandError as error:
             raise StartupError("local", f"release step ({' '.join(self.config.release)})",
-                               _last_line(error.output) or str(error), _tail(error.output)) from None
+                               _last_line(error.output) or str(error), tail(error.output)) from None
         self.release_output = done.stdout
         self.timings["release"] = round(time.monotonic() - started, 3)
         self.progress(f"local: release step done in {self.timings['release']:.1f}s")
@@ -134,7 +134,7 @@ class LocalServer:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise StartupError("local", "dev server start",
-                                   f"exited with code {self.process.returncode}", _tail(self.logs()))
+                                   f"exited with code {self.process.returncode}", tail(self.logs()))
             return answers(self.base_url + "/")
 
         try:
@@ -167,10 +167,6 @@ class LocalServer:
             self._final_logs = self.logs()
             self._tmp.cleanup()
             self._tmp = None
-
-
-def _tail(text: str, lines: int = 15) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 def _last_line(text: str) -> str:

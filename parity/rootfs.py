@@ -34,7 +34,7 @@ Step = tuple[str, ...]
 def make_workdir(kind: str) -> Path:
     """A fresh temp dir for one build, stamped with its owner so a later sweep knows it."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{kind}-"))
-    (workdir / "owner").write_text(f"{os.getpid()} {_start_time(os.getpid())}")
+    (workdir / "owner").write_text(f"{os.getpid()} {proc.start_time(os.getpid())}")
     return workdir
 
 
@@ -111,21 +111,13 @@ def sweep_stale(progress: Progress) -> None:
         alive = True
         try:
             pid_text, _, started = (workdir / "owner").read_text().partition(" ")
-            alive = _start_time(int(pid_text)) == started.strip() != ""
+            alive = proc.start_time(int(pid_text)) == started.strip() != ""
         except (OSError, ValueError):
             with contextlib.suppress(OSError):  # owner not written yet: give it an hour
                 alive = time.time() - workdir.stat().st_mtime < 3600
         if not alive:
             progress(f"base-image: removing {workdir} left by a killed build")
             remove_workdir(workdir, progress)
-
-
-def _start_time(pid: int) -> str:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat[stat.rfind(")") + 2 :].split()[19]
 
 
 def kill_builds() -> None:

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from parity.proc import start_time
+
 LABEL = "parity.run"
 """The Docker label every object parity creates carries; its value is the run id."""
 TMP_PREFIX = "parity-run-"
@@ -61,7 +63,7 @@ class Run:
         building = Path(tempfile.mkdtemp(prefix=f".{run_id}-", dir=directory.parent))
         try:
             building.chmod(0o755)
-            (building / "owner.pid").write_text(f"{os.getpid()} {_start_time(os.getpid())}")
+            (building / "owner.pid").write_text(f"{os.getpid()} {start_time(os.getpid())}")
             tmp = Path(tempfile.gettempdir()) / f"{TMP_PREFIX}{run_id}"
             (building / "tmp.path").write_text(str(tmp))
             building.rename(directory)
@@ -102,7 +104,7 @@ class Run:
             pid = int(pid_text)
         except (OSError, ValueError):
             return False
-        return _start_time(pid) == started.strip() and started.strip() != ""
+        return start_time(pid) == started.strip() and started.strip() != ""
 
     def finish(self) -> None:
         try:
@@ -122,12 +124,3 @@ def all_runs() -> Iterator[Run]:
 
 def stale_runs() -> list[Run]:
     return [run for run in all_runs() if not run.alive()]
-
-
-def _start_time(pid: int) -> str:
-    """The process start time from /proc, so a recycled pid is not mistaken for the owner."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat[stat.rfind(")") + 2 :].split()[19]

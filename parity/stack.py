@@ -22,7 +22,7 @@ from typing import Any
 from parity import engine as docker_engine
 from parity import proc
 from parity.config import ParityConfig
-from parity.errors import CommandError, StartupError, telling_line
+from parity.errors import CommandError, StartupError, tail, telling_line
 from parity.net import answers
 from parity.runs import LABEL, Run
 from parity.waiting import wait_until
@@ -195,7 +195,7 @@ class Stack:
                      env=self._compose_env(), what="build script")
         except CommandError as error:
             raise StartupError("stack", f"build script ({script.name})", _last_line(error.output),
-                               _tail(error.output)) from None
+                               tail(error.output)) from None
         self.timings["build script"] = round(time.monotonic() - started, 3)
         self.progress(f"stack: build script done in {self.timings['build script']:.1f}s")
 
@@ -210,7 +210,7 @@ class Stack:
                 timeout=RELEASE_TIMEOUT, what="release step")
         except CommandError as error:
             raise StartupError("stack", f"release step ({' '.join(self.config.release)})",
-                               _last_line(error.output), _tail(error.output)) from None
+                               _last_line(error.output), tail(error.output)) from None
         self.timings["release"] = round(time.monotonic() - started, 3)
         self.progress(f"stack: release step done in {self.timings['release']:.1f}s")
 
@@ -222,7 +222,7 @@ class Stack:
             self.compose("up", "-d", "--no-build", timeout=UP_TIMEOUT, what="compose up")
         except CommandError as error:
             raise StartupError("stack", "compose up", _port_hint(_last_line(error.output)),
-                               _tail(error.output + "\n" + self.logs())) from None
+                               tail(error.output + "\n" + self.logs())) from None
         mapping = self.compose("port", self.entry_service, str(self.entry_port),
                                timeout=30, what="compose port").strip()
         self.port = int(mapping.rsplit(":", 1)[1])
@@ -234,7 +234,7 @@ class Stack:
                 logs = self.logs()
                 why = telling_line(logs)
                 raise StartupError("stack", "start", f"container exited: {', '.join(exited)}"
-                                   + (f": {why}" if why else ""), _tail(logs))
+                                   + (f": {why}" if why else ""), tail(logs))
             return answers(self.base_url + "/")
 
         waited = wait_until(ready, timeout=READY_TIMEOUT, pause=0.1,
@@ -307,10 +307,6 @@ class Stack:
 def _worker() -> str:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     return f"-{worker}" if worker else ""
-
-
-def _tail(text: str, lines: int = 20) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 def _last_line(text: str) -> str:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import docker.errors
@@ -172,6 +173,11 @@ def test_a_cluster_whose_pid_was_never_recorded_is_still_stopped(tmp_path: Path)
     server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(directory / "data")],
                               start_new_session=True)
     try:
+        # Under load the child may not have exec'd yet: its cmdline must name the data dir first.
+        deadline = time.monotonic() + 10
+        while str(directory) not in Path(f"/proc/{server.pid}/cmdline").read_text().replace("\0", " "):
+            assert time.monotonic() < deadline, "the stand-in server did not start"
+            time.sleep(0.01)
         (directory / "data" / "postmaster.pid").write_text(f"{server.pid}\n{directory / 'data'}\n")
         done = postgres._sweep_cluster("r", {"mode": "cluster", "dir": str(directory), "pid": None})
         assert server.wait(timeout=15) != 0

@@ -14,11 +14,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def port_taken(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex((host, port)) == 0
-
-
 def answers(url: str, *, timeout: float = 2.0, bad_statuses: tuple[int, ...] = (502, 503, 504)) -> bool:
     """True once `url` returns an HTTP response that is not a gateway error."""
     response = requests.get(url, timeout=timeout, allow_redirects=False)

@@ -8,6 +8,7 @@ record; recordings travel to the controller inside test reports and are compared
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -57,8 +58,9 @@ class ParityRunner:
         sides: tuple[str, ...] = SIDES if self.parity else ("local",)
         return (*sides, RERUN_SIDE) if self.learn else sides
 
-    @property
+    @functools.cached_property
     def noise(self) -> NoiseRules:
+        """Built-in plus declared noise; the config is frozen, so built once, not per exchange."""
         return default_noise(self.config.compare, self.config.facts.expected)
 
     # --- environments ------------------------------------------------------------------

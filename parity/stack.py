@@ -106,8 +106,9 @@ class Stack:
         return env
 
     # --- compose files -------------------------------------------------------------------
-    def compose_documents(self) -> list[dict[str, Any]]:
-        """The compose file(s) parity writes, as data (JSON is valid YAML, so no YAML library)."""
+    def compose_document(self) -> dict[str, Any]:
+        """The compose file parity writes (the whole stack, or the override of the user's own),
+        as data: JSON is valid YAML, so no YAML library."""
         labels = {LABEL: self.run.id}
         gateway = [f"{docker_engine.HOST_GATEWAY_NAME}:host-gateway"]
         app: dict[str, Any] = {
@@ -122,19 +123,17 @@ class Stack:
             "labels": labels,
             "stop_grace_period": f"{STOP_TIMEOUT}s",
         }
-        networks = {"default": {"labels": labels}}
-        if self.config.stack.user_owned:
-            return [{"services": {self.app_service: app, self.entry_service: entry}, "networks": networks}]
-        assert self.images is not None, "generated mode needs built images"
-        app["image"] = self.images.app
-        entry["image"] = self.images.frontend
-        entry["depends_on"] = [self.app_service]
-        return [{"services": {self.app_service: app, self.entry_service: entry}, "networks": networks}]
+        if not self.config.stack.user_owned:
+            assert self.images is not None, "generated mode needs built images"
+            app["image"] = self.images.app
+            entry["image"] = self.images.frontend
+            entry["depends_on"] = [self.app_service]
+        return {"services": {self.app_service: app, self.entry_service: entry},
+                "networks": {"default": {"labels": labels}}}
 
     def _write_files(self) -> None:
         assert self._tmp is not None
         directory = Path(self._tmp.name)
-        documents = self.compose_documents()
         if self.config.stack.user_owned:
             assert self.config.stack.compose_file is not None
             self.files = [self.config.stack.compose_file]
@@ -142,7 +141,7 @@ class Stack:
         else:
             self.files = []
             path = directory / "compose.yaml"
-        path.write_text(json.dumps(documents[0], indent=2))
+        path.write_text(json.dumps(self.compose_document(), indent=2))
         os.chmod(path, 0o600)  # it holds the database password
         self.files.append(path)
 

@@ -37,6 +37,9 @@ from parity.schema import diff_schema, read_schema, summary
 SEVERITIES = ("fail", "warn", "info", "ok")
 FACT_NAMES = ("python", "packages", "libpq", "libssl", "timezone", "locale", "env names", "user",
               "schema", "settings")
+APP_IMAGE, DATABASE = "app image", "database"
+"""The layers (see parity.layers) a fact is about: the schema is the database's, every other
+fact describes the app container: its image, and the environment compose gives it."""
 PROBE_TIMEOUT = 25
 # The machinery of a virtualenv or an image, and the server parity adds to the image: never
 # part of the app's behavior, so their differences are information only.
@@ -90,8 +93,12 @@ class Fact:
         """A fail that the user did not declare expected: this one fails the session."""
         return self.severity == "fail" and not self.expected
 
+    @property
+    def layer(self) -> str:
+        return DATABASE if self.name == "schema" else APP_IMAGE
+
     def to_dict(self) -> dict[str, object]:
-        return {**asdict(self), "failed": self.failed}
+        return {**asdict(self), "failed": self.failed, "layer": self.layer}
 
 
 @dataclass(frozen=True)

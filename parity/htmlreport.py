@@ -146,7 +146,7 @@ def render_html(summary: Summary, clean: Callable[[str], str]) -> str:
     out += ['<section id="facts">', "<h2>Environment facts</h2>"]
     if summary.facts:
         out.append('<table class="facts"><thead><tr><th>fact</th><th>local</th><th>stack</th>'
-                   "<th>verdict</th><th>detail</th></tr></thead><tbody>")
+                   "<th>verdict</th><th>layer</th><th>detail</th></tr></thead><tbody>")
         for fact in summary.facts:
             severity = str(fact.get("severity", "info"))
             expected = " (expected)" if fact.get("expected") else ""
@@ -154,6 +154,7 @@ def render_html(summary: Summary, clean: Callable[[str], str]) -> str:
                        f'<td class="local">{e(_text(fact.get("local")))}</td>'
                        f'<td class="stack">{e(_text(fact.get("stack")))}</td>'
                        f'<td class="severity">{e(severity)}{e(expected)}</td>'
+                       f'<td class="layer">{e(_text(fact.get("layer", "")))}</td>'
                        f'<td>{e(_text(fact.get("detail")))}</td></tr>')
         out.append("</tbody></table>")
     else:

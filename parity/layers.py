@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parity.compare import Difference, NoiseRules, Verdict
-from parity.facts import SERVERS, TOOLING
+from parity.facts import APP_IMAGE, DATABASE, SERVERS, TOOLING
 from parity.normalize import header_map
 from parity.recording import Exchange, Recording
 from parity.replay import Replay, pair_differences, replays_of
 
-FRONTEND, APP_IMAGE, DATABASE, UNKNOWN = "frontend", "app image", "database", "unknown"
+FRONTEND, UNKNOWN = "frontend", "unknown"
 LAYERS = (FRONTEND, APP_IMAGE, DATABASE, UNKNOWN)
 APP_OR_DATABASE = "app image or database"
 """Shown in a failing [stack] test's message while the facts (the schema) are not known yet."""

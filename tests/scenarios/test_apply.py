@@ -18,9 +18,9 @@ from tests.scenarios.support import DRIFTS, apply
 
 TOP_KEYS = {"description", "base", "extends", "stack_mode", "shell_env", "args", "session",
             "expect", "expect_fact"}
-EXPECT_KEYS = {"test", "verdict", "field", "local", "stack", "ignored", "layer"}
-FACT_KEYS = {"name", "severity", "detail", "expected", "failed"}
-LAYERS = {"frontend", "app image", "database"}
+EXPECT_KEYS = {"test", "verdict", "field", "local", "stack", "ignored", "layer", "evidence"}
+FACT_KEYS = {"name", "severity", "detail", "expected", "failed", "layer"}
+LAYERS = {"frontend", "app image", "database", "unknown"}
 MAX_CHANGED_LINES = 12
 """An overlaid file that replaces one of the base app's may change this many lines at most."""
 
@@ -28,6 +28,26 @@ MAX_CHANGED_LINES = 12
 def test_there_is_a_scenario_for_every_drift_in_the_issue() -> None:
     numbers = sorted({p.name[:2] for p in DRIFTS})
     assert numbers == [f"{n:02d}" for n in range(1, 11)]
+
+
+LAYER_OF_THE_DRIFT = {
+    "02-dependency-not-in-requirements": {"app image"},
+    "03-upload-over-nginx-limit": {"frontend"},
+    "04-underscore-header": {"frontend"},
+    "07-migration-left-out": {"database"},
+    "08-app-runs-as-root": {"app image"},
+}
+"""The layer each of these drifts must be attributed to (its divergence, or for a drift every
+test survives, its failing fact): test_scenarios checks it against the real run."""
+
+
+@pytest.mark.parametrize("name", sorted(LAYER_OF_THE_DRIFT))
+def test_the_drift_is_attributed_to_its_layer(name: str) -> None:
+    expected = apply.load_expected(apply.DRIFTS / name)
+    failing = [e for e in expected["expect"] if e["verdict"] in ("diverge", "outcome")]
+    failing += [f for f in expected.get("expect_fact", []) if f.get("severity") == "fail"]
+    assert failing and all("layer" in item for item in failing), failing
+    assert {item["layer"] for item in failing} == LAYER_OF_THE_DRIFT[name]
 
 
 @pytest.mark.parametrize("scenario", DRIFTS, ids=[p.name for p in DRIFTS])
@@ -43,11 +63,13 @@ def test_expected_toml_is_well_formed(scenario: Path) -> None:
         assert set(item) <= EXPECT_KEYS and {"test", "verdict"} <= set(item), item
         assert item["verdict"] in VERDICT_KINDS
         assert item.get("layer", "frontend") in LAYERS
+        assert "evidence" not in item or "layer" in item, "evidence is checked with its layer"
         assert "[local]" not in item["test"] and "[stack]" not in item["test"]
     for item in expected.get("expect_fact", []):
         assert set(item) <= FACT_KEYS and "name" in item, item
         assert item["name"] in FACT_NAMES
         assert item.get("severity", "ok") in SEVERITIES
+        assert item.get("layer", "app image") in LAYERS - {"frontend", "unknown"}
     session = expected.get("session", {})
     assert set(session) <= {"exit_code", "ok"}
     if session.get("ok"):
@@ -82,7 +104,10 @@ def test_an_overlay_is_a_small_change_not_a_copy(scenario: Path) -> None:
     for file in sorted(p for p in overlay.rglob("*") if p.is_file()) if overlay.is_dir() else []:
         original = base / file.relative_to(overlay)
         if not original.is_file():
-            assert file.parent.name == "tests" or file.name == ".dockerignore", file
+            # A new test, or a new config file of a few lines (.dockerignore, gunicorn.conf.py).
+            settings = [line for line in file.read_text().splitlines()
+                        if line.strip() and not line.lstrip().startswith("#")]
+            assert file.parent.name == "tests" or 0 < len(settings) <= MAX_CHANGED_LINES, file
             continue
         diff = difflib.unified_diff(original.read_text().splitlines(), file.read_text().splitlines(),
                                     lineterm="", n=0)

@@ -135,15 +135,17 @@ def check_verdict(run: ParityRun, expectation: Mapping[str, Any]) -> None:
         rules = [f"{rule['kind']} {rule['target']}" for rule in verdict["ignored"] if rule["count"]]
         assert any(expectation["ignored"] in rule for rule in rules), \
             f"no ignored rule ~ {expectation['ignored']!r} hid a difference; ignored: {rules}"
-    # Layer attribution is optional in the report: checked where both sides name one.
-    if "layer" in expectation and verdict.get("layer"):
-        assert verdict["layer"] == expectation["layer"], shown
+    if "layer" in expectation:
+        assert verdict.get("layer") == expectation["layer"], shown
+    if "evidence" in expectation:
+        assert any(expectation["evidence"] in line for line in verdict.get("evidence") or []), \
+            f"no evidence line ~ {expectation['evidence']!r} for layer {verdict.get('layer')!r}\n{shown}"
 
 
 def check_fact(run: ParityRun, expectation: Mapping[str, Any]) -> None:
     fact = run.fact(expectation["name"])
     shown = json.dumps(fact, indent=1)
-    for key in ("severity", "expected", "failed"):
+    for key in ("severity", "expected", "failed", "layer"):
         if key in expectation:
             assert fact.get(key) == expectation[key], f"{key}: {fact.get(key)!r}, not {expectation[key]!r}\n{shown}"
     if "detail" in expectation:

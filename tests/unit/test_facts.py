@@ -274,7 +274,14 @@ def test_patterns_and_sorting() -> None:
         ("python", "warn", False), ("settings", "fail", True)]
     assert facts[0].to_dict()["failed"] is False
     assert set(facts[0].to_dict()) == {"name", "severity", "local", "stack", "detail",
-                                       "expected", "failed"}
+                                       "expected", "failed", "layer"}
+
+
+def test_every_fact_names_its_layer() -> None:
+    layers = {f.name: f.to_dict()["layer"] for f in compare_facts(raw_side(), raw_side())}
+    assert set(layers) == set(FACT_NAMES)
+    assert layers.pop("schema") == "database"
+    assert set(layers.values()) == {"app image"}
 
 
 def test_a_fact_that_could_not_be_gathered_warns_with_the_reason() -> None:

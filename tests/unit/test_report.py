@@ -48,9 +48,9 @@ def _summary() -> Summary:
         ],
         facts=[
             {"name": "python", "local": "3.11.4", "stack": "3.12.1", "severity": "fail",
-             "expected": False, "detail": ""},
+             "expected": False, "detail": "", "layer": "app image"},
             {"name": "timezone", "local": "UTC", "stack": "Europe/Vienna", "severity": "warn",
-             "expected": True, "detail": "declared"},
+             "expected": True, "detail": "declared", "layer": "app image"},
             {"name": "user", "local": "dev", "stack": "app", "severity": "info",
              "expected": False, "detail": ""},
         ],
@@ -76,7 +76,7 @@ def test_terminal_counts_first_then_divergences_then_facts() -> None:
     (row,) = [line for line in lines if "application/json" in line]
     assert row.index("application/json") < row.index("│") < row.index("text/html")
     assert any("<b>old</b>" in line and "<b>new</b>" in line for line in lines)
-    assert "FAIL python: local 3.11.4 │ stack 3.12.1" in text
+    assert "FAIL python (layer: app image): local 3.11.4 │ stack 3.12.1" in text
     assert "WARN timezone: local UTC │ stack Europe/Vienna (expected)" in text
     assert "INFO" not in text
     assert PASSWORD not in text and REDACTED in text
@@ -155,6 +155,7 @@ def test_html_report_structure_escaping_and_redaction(tmp_path: Path) -> None:
     assert len(ids) == len(set(ids))
     assert page.index('id="declared-differences"') < page.index('id="verdicts"')
     assert page.index('id="verdicts"') < page.index('id="facts"')
+    assert '<td class="layer">app image</td>' in page.split('id="facts"')[1]
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;old&lt;/b&gt;" in page

@@ -8,7 +8,6 @@ import hashlib
 import io
 import secrets
 import tarfile
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -223,12 +222,11 @@ def test_a_frontend_dockerfile_copying_into_conf_d_works(
 
 # --- idempotence -----------------------------------------------------------------------------
 
-def test_second_build_is_a_fast_no_op(engine: Any, images: BaseImages) -> None:
+def test_second_build_is_a_no_op(engine: Any, images: BaseImages) -> None:
     lines: list[str] = []
-    started = time.monotonic()
+    before = {image.id for image in engine.images.list(all=True)}
     again = build_base_images(progress=lines.append)
-    elapsed = time.monotonic() - started
     assert again == images
-    assert elapsed < 1.0, f"no-op took {elapsed:.2f}s"
+    assert {image.id for image in engine.images.list(all=True)} == before
     assert lines and "present (recipe unchanged)" in lines[0]
     assert find_base_images(engine) == images

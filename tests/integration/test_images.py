@@ -10,7 +10,6 @@ import secrets
 import shutil
 import tarfile
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -273,17 +272,16 @@ def test_frontend_serves_static_files_and_proxies_to_the_app(
         network.remove()
 
 
-def test_an_unchanged_app_builds_nothing_in_under_a_second(
+def test_an_unchanged_app_builds_nothing(
     built: tuple[ParityConfig, BuiltImages], environ: dict[str, str], engine: Any
 ) -> None:
+    # How long the no-op takes is a benchmark figure (phases.images of the warm run).
     config, first = built
-    started = time.monotonic()
+    before = {image.id for image in engine.images.list(all=True)}
     lines: list[str] = []
     again = build_images(config_at(config.root, environ), progress=lines.append, engine=engine)
-    elapsed = time.monotonic() - started
-    print(f"warm no-op: {elapsed:.3f}s")
     assert (again.app, again.frontend, again.built) == (first.app, first.frontend, ())
-    assert elapsed < 1.0
+    assert {image.id for image in engine.images.list(all=True)} == before
     assert lines == [line for line in lines if line.startswith(f"images: cached {first.app}")]
     assert len(lines) == 1
 

@@ -11,7 +11,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,16 +151,9 @@ def _superuser(pg: Postgres, dbname: str = "postgres") -> Iterator[psycopg2.exte
         conn.close()
 
 
-def test_cluster_starts_fast_and_admits_only_its_role_with_password(
-    scratch: Path, docker_gateway: str
-) -> None:
-    started = time.monotonic()
+def test_cluster_admits_only_its_role_with_password(scratch: Path, docker_gateway: str) -> None:
+    # How fast it starts is a benchmark figure (phases.postgres in benchmarks/results.json).
     with Postgres("t1", database_url="") as pg:
-        elapsed = time.monotonic() - started
-        # ~0.7 s on an idle 2-core machine; initdb is CPU-bound, so only hold it to the 3 s
-        # target when other work is not already saturating the cores.
-        overloaded = os.getloadavg()[0] > (os.cpu_count() or 1)
-        assert elapsed < (10.0 if overloaded else 3.0), f"start to ready took {elapsed:.2f}s"
         assert pg.directory is not None and pg.directory.parent == scratch
         assert stat.S_IMODE(pg.directory.stat().st_mode) == 0o700
         assert _listening(pg.port) == {"127.0.0.1", docker_gateway}

@@ -3,8 +3,11 @@
 Generated mode: parity writes the compose file (app + frontend, from images.py). Own mode
 (`[tool.parity.stack] compose_file`): the user's compose file and build script, plus an
 override that only adds published ports (127.0.0.1), the database environment, the host
-gateway and parity's labels. Either way the project name carries the run id, and teardown is
-`down -v --remove-orphans` with a short stop timeout.
+gateway and parity's labels. Ports the user's file publishes itself (often `80:80`, on every
+interface) are replaced, with compose's `!override` tag, by ephemeral ones on 127.0.0.1: a
+run never listens beyond loopback, and concurrent runs never fight over a host port. Either
+way the project name carries the run id, and teardown is `down -v --remove-orphans` with a
+short stop timeout.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from typing import Any
 from parity import engine as docker_engine
 from parity import proc
 from parity.config import ParityConfig
-from parity.errors import CommandError, StartupError, tail, telling_line
+from parity.errors import (
+    CommandError,
+    MissingDependencyError,
+    ParityConfigError,
+    StartupError,
+    tail,
+    telling_line,
+)
 from parity.net import answers
 from parity.runs import LABEL, Run
 from parity.waiting import wait_until
@@ -32,6 +42,25 @@ UP_TIMEOUT = 300.0
 READY_TIMEOUT = 90.0
 RELEASE_TIMEOUT = 600.0
 BUILD_SCRIPT_TIMEOUT = 1800.0
+CONFIG_TIMEOUT = 60.0
+OVERRIDE_SINCE = (2, 24, 4)
+"""The first docker compose release that reads the `!override` tag in an override file."""
+
+
+class Replace(list[Any]):
+    """A list in the override file that replaces the user's value instead of adding to it."""
+
+
+def compose_yaml(value: object, depth: int = 0) -> str:
+    """JSON, which is YAML, except that a Replace list carries compose's `!override` tag."""
+    if isinstance(value, Replace):
+        return "!override " + json.dumps(list(value))
+    if isinstance(value, dict) and value:
+        pad = "  " * (depth + 1)
+        items = [f"{pad}{json.dumps(str(key))}: {compose_yaml(item, depth + 1)}"
+                 for key, item in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
+    return json.dumps(value)
 
 
 class Stack:
@@ -63,6 +92,8 @@ class Stack:
         self._up = False
         self.timings: dict[str, float] = {}
         """Seconds per start-up step ("build script", "release", "up"), for the report and the benchmarks."""
+        self.user_ports: dict[str, list[str]] = {}
+        """Own mode: the container ports each service of the user's file publishes ("80", "53/udp")."""
 
     # --- naming ------------------------------------------------------------------------
     @property
@@ -123,13 +154,20 @@ class Stack:
             "labels": labels,
             "stop_grace_period": f"{STOP_TIMEOUT}s",
         }
+        services = {self.app_service: app, self.entry_service: entry}
         if not self.config.stack.user_owned:
             assert self.images is not None, "generated mode needs built images"
             app["image"] = self.images.app
             entry["image"] = self.images.frontend
             entry["depends_on"] = [self.app_service]
-        return {"services": {self.app_service: app, self.entry_service: entry},
-                "networks": {"default": {"labels": labels}}}
+        elif self.user_ports:
+            # Only 127.0.0.1, only ephemeral host ports: the user's own mappings are replaced.
+            for service, targets in self.user_ports.items():
+                services.setdefault(service, {})["ports"] = Replace(
+                    [f"127.0.0.1::{target}" for target in targets])
+            for ours, port in ((app, self.internal_app_port), (entry, self.entry_port)):
+                ours["ports"] = Replace(dict.fromkeys([f"127.0.0.1::{port}", *ours.get("ports", [])]))
+        return {"services": services, "networks": {"default": {"labels": labels}}}
 
     def _write_files(self) -> None:
         assert self._tmp is not None
@@ -137,13 +175,34 @@ class Stack:
         if self.config.stack.user_owned:
             assert self.config.stack.compose_file is not None
             self.files = [self.config.stack.compose_file]
+            self.user_ports = self._read_user_ports()
             path = directory / "parity.override.yaml"
         else:
             self.files = []
             path = directory / "compose.yaml"
-        path.write_text(json.dumps(self.compose_document(), indent=2))
+        path.write_text(compose_yaml(self.compose_document()) + "\n")
         os.chmod(path, 0o600)  # it holds the database password
         self.files.append(path)
+
+    def _read_user_ports(self) -> dict[str, list[str]]:
+        """The ports the user's compose file publishes, per service, as compose resolves them."""
+        compose_file = self.config.stack.compose_file
+        assert compose_file is not None
+        shown = _shown_path(compose_file, self.config.root)
+        if docker_engine.compose_command() != ("docker", "compose"):
+            # The legacy docker-compose has neither `config --format json` nor `!override`.
+            self.progress(f"stack: legacy docker-compose: ports {shown} publishes itself stay as "
+                          "they are (the compose v2 plugin replaces them with 127.0.0.1 ones)")
+            return {}
+        try:
+            resolved = json.loads(self.compose("config", "--format", "json", timeout=CONFIG_TIMEOUT,
+                                               what="compose config"))
+        except CommandError as error:
+            raise ParityConfigError(str(shown), "compose config", "docker compose cannot read it: "
+                                    f"{_last_line(error.output)}",
+                                    f"fix the file (check with `docker compose -f {shown} config`)"
+                                    ) from None
+        return published_ports(resolved, _compose_release(), shown)
 
     def compose(self, *args: str, timeout: float, what: str, check: bool = True,
                 cancellable: bool = True) -> str:
@@ -303,6 +362,40 @@ class Stack:
             self.run.forget("stack")
 
 
+def published_ports(resolved: Mapping[str, Any], compose_release: tuple[int, ...],
+                    shown: Path) -> dict[str, list[str]]:
+    """The container ports each service publishes in a resolved compose file (`config
+    --format json`); refused when this compose cannot replace them (no `!override`)."""
+    published = {name: [_container_port(port) for port in service["ports"]]
+                 for name, service in sorted((resolved.get("services") or {}).items())
+                 if service.get("ports")}
+    if published and compose_release < OVERRIDE_SINCE:
+        raise MissingDependencyError(
+            f"{shown} publishes ports ({', '.join(published)}), which parity replaces with "
+            f"ones on 127.0.0.1; docker compose {'.'.join(map(str, compose_release))} cannot "
+            f"(`!override` needs >= {'.'.join(map(str, OVERRIDE_SINCE))}): upgrade the compose "
+            "plugin (scripts/provision installs one) or drop `ports:` from the file")
+    return published
+
+
+def _container_port(port: Mapping[str, Any]) -> str:
+    """"80" or "53/udp", as a compose short port syntax wants it."""
+    protocol = port.get("protocol") or "tcp"
+    return str(port["target"]) + ("" if protocol == "tcp" else f"/{protocol}")
+
+
+def _compose_release() -> tuple[int, ...]:
+    numbers = re.findall(r"\d+", docker_engine.compose_version())[:3]
+    return tuple(int(n) for n in numbers) or (0,)
+
+
+def _shown_path(path: Path, root: Path) -> Path:
+    try:
+        return path.relative_to(root)
+    except ValueError:
+        return path
+
+
 def _worker() -> str:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     return f"-{worker}" if worker else ""
@@ -315,5 +408,6 @@ def _last_line(text: str) -> str:
 def _port_hint(cause: str) -> str:
     if "address already in use" in cause or "port is already allocated" in cause:
         return (f"{cause}; free that port, or remove the fixed host port from your compose file "
-                "(parity publishes the entry port on 127.0.0.1 itself)")
+                "(parity publishes the entry port on 127.0.0.1 itself; with docker compose >= "
+                "2.24.4 it replaces the file's ports)")
     return cause

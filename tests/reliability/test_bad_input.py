@@ -162,6 +162,13 @@ def crashing_gunicorn(app: harness.App, scratch: Path) -> dict[str, str]:
     return {}
 
 
+def unreadable_compose_file(app: harness.App, scratch: Path) -> dict[str, str]:
+    (app.dir / "compose.yaml").write_text("services:\n  app:\n    image: [unclosed\n")
+    config(app, '[tool.parity.stack]\ncompose_file = "compose.yaml"\napp_port = 8000\n'
+                "entry_port = 8080\n")
+    return {}
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -224,6 +231,9 @@ CASES = [
         configured('[tool.parity.compare]\nignore_text_patterns = ["(unclosed"]\n')),
     Bad("--parity-config names no file", 4, ("nope/pyproject.toml", "file not found", "pass the path"),
         env(), args=("--parity-config=nope/pyproject.toml",)),
+    Bad("own compose file unreadable", 4, ("compose.yaml: compose config: docker compose cannot read it",
+                                           "fix the file", "docker compose -f compose.yaml config"),
+        unreadable_compose_file),
     Bad("PARITY_DATABASE_URL not a postgres URL", 4, ("PARITY_DATABASE_URL", "postgresql://USER:PASSWORD@HOST"),
         env(PARITY_DATABASE_URL="mysql://root@localhost/app")),
     # --- a machine part is missing (exit 6)
@@ -286,8 +296,9 @@ def test_bad_input_is_one_line_with_a_fix_and_leaves_nothing(bad: Bad, broken: C
     assert leftovers.settle(broken.scope) == "", output[-3000:]
 
 
-def test_port_already_taken(broken: Case, warm_app: harness.App) -> None:
-    """Your own compose file publishes a fixed port that something else holds."""
+def test_ports_your_compose_file_publishes_become_loopback_ones(broken: Case, warm_app: harness.App) -> None:
+    """Your own compose file publishes ports on every interface, one of them a fixed port that
+    something else holds: parity replaces them with ephemeral ones on 127.0.0.1 and runs."""
     engine = leftovers.client()
     tags = {image.labels["parity.role"]: image.tags[0]
             for image in engine.images.list(filters={"label": f"parity.app={warm_app.name}"})}
@@ -296,16 +307,30 @@ def test_port_already_taken(broken: Case, warm_app: harness.App) -> None:
         squatter.listen()
         port = squatter.getsockname()[1]
         (broken.app.dir / "compose.yaml").write_text(json.dumps({"services": {
-            "app": {"image": tags["app"]},
-            "frontend": {"image": tags["frontend"], "ports": [f"127.0.0.1:{port}:8080"]},
+            "app": {"image": tags["app"], "ports": ["8000"]},
+            "frontend": {"image": tags["frontend"], "ports": [f"{port}:8080", "9443:8080"]},
         }}))
         config(broken.app, '[tool.parity.stack]\ncompose_file = "compose.yaml"\n'
                            "app_port = 8000\nentry_port = 8080\n", settings=warm_app.settings)
-        run = harness.ParityRun(broken.app)
-        code = run.finish(timeout=300)
+        run = harness.ParityRun(broken.app, env=broken.app.env(RELTEST_GATE=str(broken.app.gate)))
+        try:
+            harness.wait_for_file(broken.app.gate / "reached", run, timeout=300)
+            (run_id,) = broken.scope.add_output(run.output)
+            bindings = {container.labels["com.docker.compose.service"]: sorted(
+                f"{b['HostIp']}:{b['HostPort']}->{inner}"
+                for inner, bound in (container.attrs["NetworkSettings"]["Ports"] or {}).items()
+                for b in bound or [])
+                for container in engine.containers.list(filters={"label": f"parity.run={run_id}"})}
+        finally:
+            (broken.app.gate / "go").touch()
+            code = run.finish(timeout=300)
     broken.scope.add_output(run.output)
-    assert code == 7, run.output[-4000:]
-    one_line(run.output, ("compose up", f"127.0.0.1:{port}", "address already in use", "free"))
+    assert code == 0, run.output[-4000:]
+    assert set(bindings) == {"app", "frontend"}, bindings
+    assert [len(bound) for bound in bindings.values()] == [1, 1], bindings
+    for bound in bindings.values():
+        host, _, rest = bound[0].partition(":")
+        assert host == "127.0.0.1" and rest.split("->")[0] not in (str(port), "9443", "8000"), bindings
     assert leftovers.settle(broken.scope) == "", run.output[-3000:]
 
 

@@ -17,7 +17,9 @@ import docker.errors
 from parity import engine as docker_engine
 from parity import proc
 from parity.errors import MissingDependencyError
-from parity.runs import LABEL, Run, all_runs
+from parity.runs import LABEL, OWNER_LABEL, Run, all_runs, is_registered, owner
+
+COMPOSE_PROJECT = "com.docker.compose.project"
 
 
 def sweep(*, dry_run: bool = False, include_live: bool = False) -> list[str]:
@@ -30,7 +32,10 @@ def sweep(*, dry_run: bool = False, include_live: bool = False) -> list[str]:
         removed += _sweep_processes(run, dry_run)
     # Postgres and Docker first: they read the dead runs' records, which finish() deletes.
     removed += _sweep_postgres(dry_run)
-    removed += _sweep_docker(dry_run, None if include_live else {run.id for run in dead_runs})
+    projects = frozenset(str(run.records()["stack"]["project"]) for run in dead_runs
+                         if run.records().get("stack", {}).get("project"))
+    removed += _sweep_docker(dry_run, None if include_live else {run.id for run in dead_runs},
+                             projects)
     for run in dead_runs:
         removed += _sweep_build(run, dry_run)
         if not dry_run:
@@ -71,26 +76,40 @@ def _sweep_postgres(dry_run: bool) -> list[str]:
     return [f"postgres {item}" for item in postgres.sweep_stale_clusters()]
 
 
-def _sweep_docker(dry_run: bool, dead_ids: set[str] | None) -> list[str]:
-    """Objects of the given dead runs (every labelled object when None). A run id this
-    registry does not know belongs to a run registered elsewhere (another PARITY_STATE_DIR or
-    /tmp on the same engine), which may well be alive: its objects are left alone."""
+def _sweep_docker(dry_run: bool, dead_ids: set[str] | None,
+                  projects: frozenset[str] = frozenset()) -> list[str]:
+    """Objects of the given dead runs (every labelled object when None): labelled ones, those
+    of their compose projects (services of the user's own file that parity does not label),
+    and orphans: labelled by this registry (OWNER_LABEL) for a run it no longer knows, whose
+    teardown failed after its entry was gone. A run id registered elsewhere (another
+    PARITY_STATE_DIR or /tmp on the same engine) may well be alive: its objects stay."""
     try:
         engine = docker_engine.client()
     except MissingDependencyError:
         return []
-    removed: list[str] = []
+    me = owner()
 
     def dead(obj: Any) -> bool:
         labels = obj.attrs.get("Labels") or obj.attrs.get("Config", {}).get("Labels") or {}
-        return dead_ids is None or labels.get(LABEL) in dead_ids
+        run_id = str(labels.get(LABEL) or "")
+        if dead_ids is None or run_id in dead_ids or labels.get(COMPOSE_PROJECT) in projects:
+            return True
+        # Checked per object, not from a list made earlier: a run registers before it creates
+        # anything, so an object of a run starting right now is never taken for an orphan.
+        return run_id != "" and labels.get(OWNER_LABEL) == me and not is_registered(run_id)
 
-    containers = engine.containers.list(all=True, filters={"label": LABEL}, ignore_removed=True)
-    removed += _remove(containers, "container", dead, dry_run, lambda c: c.remove(force=True, v=True))
-    networks = engine.networks.list(filters={"label": LABEL})
-    removed += _remove(networks, "network", dead, dry_run, lambda n: n.remove())
-    volumes = engine.volumes.list(filters={"label": LABEL})
-    removed += _remove(volumes, "volume", dead, dry_run, lambda v: v.remove(force=True))
+    def listed(collection: Any, **options: Any) -> list[Any]:
+        """parity's objects, and those of the dead runs' compose projects, each once."""
+        found = {obj.id: obj for obj in collection.list(filters={"label": LABEL}, **options)}
+        for project in sorted(projects):
+            for obj in collection.list(filters={"label": f"{COMPOSE_PROJECT}={project}"}, **options):
+                found.setdefault(obj.id, obj)
+        return list(found.values())
+
+    containers = listed(engine.containers, all=True, ignore_removed=True)
+    removed = _remove(containers, "container", dead, dry_run, lambda c: c.remove(force=True, v=True))
+    removed += _remove(listed(engine.networks), "network", dead, dry_run, lambda n: n.remove())
+    removed += _remove(listed(engine.volumes), "volume", dead, dry_run, lambda v: v.remove(force=True))
     return removed
 
 

@@ -174,8 +174,8 @@ def terminal_lines(summary: Summary, width: int = 100, secrets: Iterable[str] = 
     for fact in shown_facts:
         expected = " (expected)" if fact.get("expected") else ""
         # Failing facts are divergences too: they name their layer like failing verdicts do.
-        failing = fact.get("severity") == "fail" and not fact.get("expected")
-        layer = f" (layer: {fact['layer']})" if failing and fact.get("layer") else ""
+        fails_the_run = fact.get("severity") == "fail" and not fact.get("expected")
+        layer = f" (layer: {fact['layer']})" if fails_the_run and fact.get("layer") else ""
         lines.append(f"{str(fact.get('severity')).upper()} {fact.get('name')}{layer}: "
                      f"local {fact.get('local')} │ stack {fact.get('stack')}{expected}")
         details = [str(d) for d in fact.get("detail") or []]

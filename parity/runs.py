@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,6 +25,9 @@ from parity.proc import start_time
 
 LABEL = "parity.run"
 """The Docker label every object parity creates carries; its value is the run id."""
+OWNER_LABEL = "parity.owner"
+"""The registry that knows the run (`owner()`): lets a sweep tell an object whose registry
+entry is gone (a run that could not tear down) from one of a run registered elsewhere."""
 TMP_PREFIX = "parity-run-"
 """A run's temp root is `<tempdir>/parity-run-<run id>`."""
 
@@ -34,6 +38,15 @@ def state_root() -> Path:
     root = Path(configured) if configured else Path(tempfile.gettempdir()) / "parity-state"
     (root / "runs").mkdir(parents=True, exist_ok=True, mode=0o755)
     return root
+
+
+def owner() -> str:
+    """This machine and registry, as the OWNER_LABEL value."""
+    return f"{socket.gethostname()}:{state_root().resolve()}"
+
+
+def is_registered(run_id: str) -> bool:
+    return (state_root() / "runs" / run_id).is_dir()
 
 
 def new_run_id() -> str:

@@ -34,7 +34,7 @@ from parity.errors import (
     telling_line,
 )
 from parity.net import answers
-from parity.runs import LABEL, Run
+from parity.runs import LABEL, OWNER_LABEL, Run, owner
 from parity.waiting import wait_until
 
 STOP_TIMEOUT = 2
@@ -140,7 +140,7 @@ class Stack:
     def compose_document(self) -> dict[str, Any]:
         """The compose file parity writes (the whole stack, or the override of the user's own),
         as data: JSON is valid YAML, so no YAML library."""
-        labels = {LABEL: self.run.id}
+        labels = {LABEL: self.run.id, OWNER_LABEL: owner()}
         gateway = [f"{docker_engine.HOST_GATEWAY_NAME}:host-gateway"]
         app: dict[str, Any] = {
             "environment": self.environ(),

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from parity import clean
-from parity.runs import LABEL, Run
+from parity.runs import LABEL, OWNER_LABEL, Run, owner
 
 
 class FakeObject:
-    def __init__(self, name: str, run_id: str, removed: list[str]) -> None:
-        self.name = name
-        self.attrs = {"Labels": {LABEL: run_id}}
+    def __init__(self, name: str, labels: dict[str, str], removed: list[str]) -> None:
+        self.name = self.id = name
+        self.attrs = {"Labels": labels}
         self._removed = removed
 
     def remove(self, **_: Any) -> None:
@@ -23,16 +23,22 @@ class FakeObject:
 
 
 class FakeCollection:
+    """The engine's label filter: "key" (present) or "key=value"."""
+
     def __init__(self, objects: list[FakeObject]) -> None:
         self.objects = objects
 
-    def list(self, **_: Any) -> list[FakeObject]:
-        return self.objects
+    def list(self, filters: dict[str, str], **_: Any) -> list[FakeObject]:
+        key, _, value = filters["label"].partition("=")
+        return [o for o in self.objects
+                if key in o.attrs["Labels"] and (not value or o.attrs["Labels"][key] == value)]
 
 
 class FakeEngine:
-    def __init__(self, run_ids: dict[str, str], removed: list[str]) -> None:
-        self.containers = FakeCollection([FakeObject(n, r, removed) for n, r in run_ids.items()])
+    def __init__(self, objects: dict[str, str | dict[str, str]], removed: list[str]) -> None:
+        self.containers = FakeCollection([
+            FakeObject(name, {LABEL: labels} if isinstance(labels, str) else labels, removed)
+            for name, labels in objects.items()])
         self.networks = FakeCollection([])
         self.volumes = FakeCollection([])
 
@@ -77,3 +83,31 @@ def test_sweep_including_live_runs_removes_every_labelled_object(
     clean.sweep(include_live=True)
 
     assert sorted(removed) == ["c-elsewhere", "c-live"]
+
+
+def test_sweep_removes_orphans_of_this_registry_and_the_dead_runs_compose_projects(
+    registry: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    removed: list[str] = []
+    dead = dead_run("deadrun")
+    dead.record("stack", {"project": "parity-app-deadrun"})
+    Run.start("liverun")
+    engine = FakeEngine({
+        # teardown failed and the registry entry went: this registry's, so an orphan
+        "c-orphan": {LABEL: "goneentry", OWNER_LABEL: owner()},
+        # the same, but another registry's (another PARITY_STATE_DIR): maybe alive
+        "c-other-owner": {LABEL: "goneentry", OWNER_LABEL: "otherhost:/tmp/parity-state"},
+        # a service of the user's own compose file, unlabelled by parity, in the dead project
+        "c-user-service": {"com.docker.compose.project": "parity-app-deadrun"},
+        "c-someone-elses": {"com.docker.compose.project": "shop"},
+        "c-live": {LABEL: "liverun", OWNER_LABEL: owner()},
+    }, removed)
+    monkeypatch.setattr(clean.docker_engine, "client", lambda: engine)
+
+    said = clean.sweep(dry_run=True)
+
+    assert removed == []
+    assert {"container c-orphan", "container c-user-service"} <= set(said)
+    assert not {"container c-other-owner", "container c-someone-elses", "container c-live"} & set(said)
+    clean.sweep()
+    assert sorted(removed) == ["c-orphan", "c-user-service"]

@@ -138,3 +138,24 @@ def test_clean_dry_run_lists_then_removes_a_dead_runs_objects(state_dir: Path) -
     finally:
         for leftover in engine.networks.list(names=[network.name]):
             leftover.remove()
+
+
+def test_clean_removes_an_orphan_of_this_registry_only(state_dir: Path) -> None:
+    """A run whose registry entry is gone while its network survived (teardown failed with the
+    engine away): this registry's orphan goes, another registry's object stays."""
+    from parity.runs import LABEL, OWNER_LABEL, owner
+
+    engine = docker.from_env()
+    mine = engine.networks.create(f"parity-orphan-{os.getpid()}",
+                                  labels={LABEL: f"gone{os.getpid()}", OWNER_LABEL: owner()})
+    theirs = engine.networks.create(f"parity-elsewhere-{os.getpid()}",
+                                    labels={LABEL: f"gone{os.getpid()}", OWNER_LABEL: "other:/state"})
+    try:
+        done = subprocess.run([*PARITY, "clean"], capture_output=True, text=True, timeout=60)
+        assert f"removed network {mine.name}" in done.stdout, done.stdout + done.stderr
+        assert theirs.name not in done.stdout
+        assert not engine.networks.list(names=[mine.name])
+        assert engine.networks.list(names=[theirs.name])
+    finally:
+        for leftover in engine.networks.list(names=[mine.name, theirs.name]):
+            leftover.remove()

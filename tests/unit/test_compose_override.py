@@ -63,7 +63,7 @@ def test_the_override_replaces_every_published_port_with_a_loopback_one(tmp_path
     assert services["mail"] == {"ports": ["127.0.0.1::1025", "127.0.0.1::53/udp"]}
     assert all(isinstance(service["ports"], Replace) for service in services.values())
     # The rest of parity's additions stay additions.
-    assert services["web"]["labels"] == {"parity.run": "r1"}
+    assert services["web"]["labels"]["parity.run"] == "r1"
     assert "DATABASE_URL" not in services["mail"]
 
 

@@ -24,7 +24,7 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr("tempfile.tempdir", None)  # re-read TMPDIR
     monkeypatch.setattr(clean, "_sweep_postgres", lambda dry_run: [])
-    monkeypatch.setattr(clean, "_sweep_docker", lambda dry_run, dead: [])
+    monkeypatch.setattr(clean, "_sweep_docker", lambda dry_run, dead, projects: [])
     return tmp_path
 
 

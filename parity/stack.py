@@ -24,10 +24,10 @@ from typing import Any
 
 from parity import engine as docker_engine
 from parity import proc
+from parity.composefile import Replace, compose_yaml, published_ports
 from parity.config import ParityConfig
 from parity.errors import (
     CommandError,
-    MissingDependencyError,
     ParityConfigError,
     StartupError,
     tail,
@@ -43,26 +43,6 @@ READY_TIMEOUT = 90.0
 RELEASE_TIMEOUT = 600.0
 BUILD_SCRIPT_TIMEOUT = 1800.0
 CONFIG_TIMEOUT = 60.0
-OVERRIDE_SINCE = (2, 24, 4)
-"""The first docker compose release that reads the `!override` tag in an override file."""
-
-
-class Replace(list[Any]):
-    """A list in the override file that replaces the user's value instead of adding to it."""
-
-
-def compose_yaml(value: object, depth: int = 0) -> str:
-    """JSON, which is YAML, except that a Replace list carries compose's `!override` tag."""
-    if isinstance(value, Replace):
-        return "!override " + json.dumps(list(value))
-    if isinstance(value, dict) and value:
-        pad = "  " * (depth + 1)
-        items = [f"{pad}{json.dumps(str(key))}: {compose_yaml(item, depth + 1)}"
-                 for key, item in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
-    return json.dumps(value)
-
-
 class Stack:
     """A compose project for one run: build script (own mode), release step, up, logs, down."""
 
@@ -360,28 +340,6 @@ class Stack:
             self._tmp.cleanup()
             self._tmp = None
             self.run.forget("stack")
-
-
-def published_ports(resolved: Mapping[str, Any], compose_release: tuple[int, ...],
-                    shown: Path) -> dict[str, list[str]]:
-    """The container ports each service publishes in a resolved compose file (`config
-    --format json`); refused when this compose cannot replace them (no `!override`)."""
-    published = {name: [_container_port(port) for port in service["ports"]]
-                 for name, service in sorted((resolved.get("services") or {}).items())
-                 if service.get("ports")}
-    if published and compose_release < OVERRIDE_SINCE:
-        raise MissingDependencyError(
-            f"{shown} publishes ports ({', '.join(published)}), which parity replaces with "
-            f"ones on 127.0.0.1; docker compose {'.'.join(map(str, compose_release))} cannot "
-            f"(`!override` needs >= {'.'.join(map(str, OVERRIDE_SINCE))}): upgrade the compose "
-            "plugin (scripts/provision installs one) or drop `ports:` from the file")
-    return published
-
-
-def _container_port(port: Mapping[str, Any]) -> str:
-    """"80" or "53/udp", as a compose short port syntax wants it."""
-    protocol = port.get("protocol") or "tcp"
-    return str(port["target"]) + ("" if protocol == "tcp" else f"/{protocol}")
 
 
 def _compose_release() -> tuple[int, ...]:

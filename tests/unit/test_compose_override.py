@@ -10,9 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from parity.composefile import Replace, compose_yaml, published_ports
 from parity.config import load_config
 from parity.errors import MissingDependencyError
-from parity.stack import Replace, Stack, compose_yaml, published_ports
+from parity.stack import Stack
 
 TINYAPP = Path(__file__).parent.parent / "apps" / "tinyapp"
 OWN = ('[tool.parity.stack]\ncompose_file = "compose.yaml"\napp_service = "web"\napp_port = 5000\n'

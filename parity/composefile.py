@@ -1,0 +1,56 @@
+"""The compose files parity writes, and what it reads from the user's own.
+
+parity writes compose files as JSON (JSON is YAML), so it needs no YAML library. The one thing
+JSON cannot say is compose's `!override` tag, which makes an override file replace a list of
+the user's file instead of adding to it: `Replace` marks such a list, `compose_yaml` writes it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from parity.errors import MissingDependencyError
+
+OVERRIDE_SINCE = (2, 24, 4)
+"""The first docker compose release that reads the `!override` tag in an override file."""
+
+
+class Replace(list[Any]):
+    """A list in the override file that replaces the user's value instead of adding to it."""
+
+
+def compose_yaml(value: object, depth: int = 0) -> str:
+    """JSON, which is YAML, except that a Replace list carries compose's `!override` tag."""
+    if isinstance(value, Replace):
+        return "!override " + json.dumps(list(value))
+    if isinstance(value, dict) and value:
+        pad = "  " * (depth + 1)
+        items = [f"{pad}{json.dumps(str(key))}: {compose_yaml(item, depth + 1)}"
+                 for key, item in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
+    return json.dumps(value)
+
+
+def published_ports(resolved: Mapping[str, Any], compose_release: tuple[int, ...],
+                    shown: Path) -> dict[str, list[str]]:
+    """The container ports each service publishes in a resolved compose file (`config
+    --format json`); refused when this compose cannot replace them (no `!override`)."""
+    published = {name: [_container_port(port) for port in service["ports"]]
+                 for name, service in sorted((resolved.get("services") or {}).items())
+                 if service.get("ports")}
+    if published and compose_release < OVERRIDE_SINCE:
+        raise MissingDependencyError(
+            f"{shown} publishes ports ({', '.join(published)}), which parity replaces with "
+            f"ones on 127.0.0.1; docker compose {'.'.join(map(str, compose_release))} cannot "
+            f"(`!override` needs >= {'.'.join(map(str, OVERRIDE_SINCE))}): upgrade the compose "
+            "plugin (scripts/provision installs one) or drop `ports:` from the file")
+    return published
+
+
+def _container_port(port: Mapping[str, Any]) -> str:
+    """"80" or "53/udp", as a compose short port syntax wants it."""
+    protocol = port.get("protocol") or "tcp"
+    return str(port["target"]) + ("" if protocol == "tcp" else f"/{protocol}")

@@ -8,6 +8,7 @@ the user's file instead of adding to it: `Replace` marks such a list, `compose_y
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,15 @@ def compose_yaml(value: object, depth: int = 0) -> str:
                  for key, item in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
     return json.dumps(value)
+
+
+def release(version: str) -> tuple[int, ...]:
+    """(2, 26, 1) from "2.26.1-4" or "v2.26.1"; (0,) when it names no number."""
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:3]) or (0,)
+
+
+def can_override(version: str) -> bool:
+    return release(version) >= OVERRIDE_SINCE
 
 
 def published_ports(resolved: Mapping[str, Any], compose_release: tuple[int, ...],

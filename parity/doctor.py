@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from parity import baseimage, proc
 from parity import engine as engine_mod
+from parity.composefile import OVERRIDE_SINCE, can_override
 from parity.config import (
     DEFAULT_BASE_IMAGE,
     DEFAULT_FRONTEND_IMAGE,
@@ -125,6 +126,11 @@ def check_compose(probes: Probes) -> Check:
                      "install the compose v2 plugin: `scripts/provision` does it")
     version = probes.compose_version()
     if tuple(command) == ("docker", "compose"):
+        if not can_override(version):
+            # Only own compose files that publish ports need it: a note, not a failure.
+            return Check(name, "ok", f"v2 plugin {version} (an own compose file that publishes "
+                                     f"ports needs >= {'.'.join(map(str, OVERRIDE_SINCE))}: "
+                                     "`scripts/provision` installs one)")
         return Check(name, "ok", f"v2 plugin {version}")
     return Check(name, "ok", f"legacy docker-compose {version} at {command[0]} "
                              "(the v2 plugin is preferred: `scripts/provision` installs it)")

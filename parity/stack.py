@@ -24,7 +24,7 @@ from typing import Any
 
 from parity import engine as docker_engine
 from parity import proc
-from parity.composefile import Replace, compose_yaml, published_ports
+from parity.composefile import Replace, compose_yaml, published_ports, release
 from parity.config import ParityConfig
 from parity.errors import (
     CommandError,
@@ -182,7 +182,7 @@ class Stack:
                                     f"{_last_line(error.output)}",
                                     f"fix the file (check with `docker compose -f {shown} config`)"
                                     ) from None
-        return published_ports(resolved, _compose_release(), shown)
+        return published_ports(resolved, release(docker_engine.compose_version()), shown)
 
     def compose(self, *args: str, timeout: float, what: str, check: bool = True,
                 cancellable: bool = True) -> str:
@@ -340,11 +340,6 @@ class Stack:
             self._tmp.cleanup()
             self._tmp = None
             self.run.forget("stack")
-
-
-def _compose_release() -> tuple[int, ...]:
-    numbers = re.findall(r"\d+", docker_engine.compose_version())[:3]
-    return tuple(int(n) for n in numbers) or (0,)
 
 
 def _shown_path(path: Path, root: Path) -> Path:

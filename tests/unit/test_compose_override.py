@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from parity.composefile import Replace, compose_yaml, published_ports
+from parity.composefile import Replace, can_override, compose_yaml, published_ports, release
 from parity.config import load_config
 from parity.errors import MissingDependencyError
 from parity.stack import Stack
@@ -83,3 +83,12 @@ def test_compose_yaml_is_json_but_for_the_override_tag() -> None:
     assert '"ports": !override ["127.0.0.1::80"]' in text
     assert json.loads(text.replace("!override ", "")) == {
         "services": {"web": {"ports": ["127.0.0.1::80"], "environment": {"A": "1"}}}}
+
+
+@pytest.mark.parametrize(("version", "parsed", "can"), [
+    ("2.26.1-4", (2, 26, 1), True), ("v2.24.4", (2, 24, 4), True), ("2.24.3", (2, 24, 3), False),
+    ("1.29.2", (1, 29, 2), False), ("unknown", (0,), False),
+])
+def test_compose_releases_are_compared_as_numbers(version: str, parsed: tuple[int, ...], can: bool) -> None:
+    assert release(version) == parsed
+    assert can_override(version) is can

@@ -276,3 +276,11 @@ def test_cli_prints_a_parity_error_as_one_line(capsys: pytest.CaptureFixture[str
     assert cli.main(["doctor"]) == MissingDependencyError.exit_code
     assert capsys.readouterr().err == "parity: error: no engine here\n"
 
+
+
+def test_a_compose_plugin_without_override_is_ok_with_a_note(tmp_path: Path) -> None:
+    checks = by_name(run_checks(None, probes(tmp_path, compose_version=lambda: "2.20.2")))
+    compose = checks["docker compose"]
+    assert compose.status == "ok"
+    assert compose.detail == ("v2 plugin 2.20.2 (an own compose file that publishes ports needs "
+                              ">= 2.24.4: `scripts/provision` installs one)")

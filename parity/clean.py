@@ -69,11 +69,11 @@ def _sweep_processes(run: Run, dry_run: bool) -> list[str]:
 
 
 def _sweep_postgres(dry_run: bool) -> list[str]:
-    from parity import postgres
+    from parity import pgsweep
 
     if dry_run:
-        return [f"postgres {item}" for item in postgres.stale_clusters()]
-    return [f"postgres {item}" for item in postgres.sweep_stale_clusters()]
+        return [f"postgres {item}" for item in pgsweep.stale_clusters()]
+    return [f"postgres {item}" for item in pgsweep.sweep_stale_clusters()]
 
 
 def _sweep_docker(dry_run: bool, dead_ids: set[str] | None,

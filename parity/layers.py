@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parity.compare import Difference, NoiseRules, Verdict
-from parity.facts import APP_IMAGE, DATABASE, SERVERS, TOOLING
+from parity.factrules import SERVERS, TOOLING
+from parity.facts import APP_IMAGE, DATABASE
 from parity.normalize import header_map
 from parity.recording import Exchange, Recording
 from parity.replay import Replay, pair_differences, replays_of

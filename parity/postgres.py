@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import ipaddress
 import os
-import pwd
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -28,10 +24,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-import docker.errors
 import psycopg2
 import psycopg2.errors
 from psycopg2 import sql
@@ -41,12 +36,19 @@ from parity import engine, proc
 from parity.errors import (
     CommandError,
     DatabaseRefusedError,
-    MissingDependencyError,
     ParityConfigError,
     ParityError,
     StartupError,
 )
-from parity.runs import Run, stale_runs, worker_suffix
+from parity.pgmachine import (
+    LOOPBACK,
+    find_bindir,
+    free_port,
+    gateway_addresses,
+    server_owner,
+    stop_server,
+)
+from parity.runs import Run, worker_suffix
 from parity.waiting import wait_until
 
 Side = Literal["local", "container"]
@@ -55,10 +57,7 @@ T = TypeVar("T")
 ROLE = "parity"
 """The cluster's only TCP login: no superuser, owns the databases parity creates."""
 SUPERUSER = "postgres"
-SYSTEM_USER = "postgres"
-"""The unprivileged account the server runs as when parity is root (Postgres refuses root)."""
 DIR_PREFIX = "parity-pg-"
-LOOPBACK = "127.0.0.1"
 SERVER_TEMPLATES = frozenset({"template0", "template1"})
 # Compose networks take their subnets from Docker's default address pools, and their
 # containers reach host.docker.internal (the default bridge's gateway) from their own
@@ -112,8 +111,8 @@ class Postgres:
     """A throwaway cluster, or parity's databases on PARITY_DATABASE_URL's server.
 
     `database_url=None` reads PARITY_DATABASE_URL; `""` forces a private cluster. `run`
-    registers the cluster (or external databases) so `sweep_stale_clusters` can undo a
-    killed run; `port` and `bindir` override the free port and the binaries found.
+    registers the cluster (or external databases) so `pgsweep.sweep_stale_clusters` can undo
+    a killed run; `port` and `bindir` override the free port and the binaries found.
     """
 
     def __init__(
@@ -298,8 +297,8 @@ class Postgres:
     def _start_cluster(self) -> None:
         started = time.monotonic()
         bindir = find_bindir(self._bindir)
-        addresses = [LOOPBACK, *self._gateway_addresses()]
-        owner = _owner()
+        addresses = [LOOPBACK, *gateway_addresses(self._gateway, self._say)]
+        owner = server_owner()
         as_owner = [] if owner is None else [
             "setpriv", f"--reuid={owner[0]}", f"--regid={owner[1]}", "--clear-groups", "--"]
         self._dir = Path(tempfile.mkdtemp(prefix=DIR_PREFIX))
@@ -313,7 +312,7 @@ class Postgres:
             os.chown(self._dir, *owner)
         self._step("initdb", lambda: proc.run(initdb, timeout=60, env=env, what="initdb"))
         (data / "pg_hba.conf").write_text(hba_rules(gateway=len(addresses) > 1))
-        self._port = self._port or _free_port(addresses)
+        self._port = self._port or free_port(addresses)
         argv = [*as_owner, str(bindir / "postgres"), "-D", str(data), "-p", str(self._port),
                 "-k", str(self._dir), "-c", f"listen_addresses={','.join(addresses)}",
                 "-c", "unix_socket_permissions=0700", "-c", "password_encryption=scram-sha-256",
@@ -344,23 +343,6 @@ class Postgres:
             cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(ROLE)),
                         (self._password,))
 
-    def _gateway_addresses(self) -> list[str]:
-        choice = self._gateway
-        if choice == "auto":
-            try:
-                choice = _bridge_gateway(engine.client())
-            except (MissingDependencyError, docker.errors.DockerException) as exc:
-                self._say(f"postgres: no Docker gateway ({str(exc).splitlines()[0]}); "
-                          "listening on 127.0.0.1 only")
-                return []
-        if choice is None or choice == LOOPBACK:
-            return []
-        if not _bindable(choice, 0):
-            self._say(f"postgres: {choice} is not an address of this machine (remote Docker "
-                      "engine?); listening on 127.0.0.1 only")
-            return []
-        return [choice]
-
     def _record(self) -> None:
         if self._run is not None and self.external:
             self._run.record("postgres", {"mode": "external", "server": redact(self._url),
@@ -381,7 +363,7 @@ class Postgres:
         finally:
             try:
                 if self._server is not None:
-                    _stop(self._server.pid)
+                    stop_server(self._server.pid)
                     self._server.wait()
             finally:
                 self._server = None
@@ -395,24 +377,6 @@ class Postgres:
             raise problems[0]
 
 
-def find_bindir(configured: str | Path | None = None) -> Path:
-    """Where `postgres` and `initdb` are: given, PARITY_PG_BINDIR, pg_config, newest Debian's."""
-    explicit = configured or os.environ.get("PARITY_PG_BINDIR")
-    candidates = [Path(explicit)] if explicit else []
-    if not explicit:
-        if shutil.which("pg_config"):
-            done = proc.run(["pg_config", "--bindir"], timeout=10, check=False)
-            candidates.append(Path(done.stdout.strip()))
-        debian = Path("/usr/lib/postgresql").glob("*/bin")
-        candidates += sorted(debian, key=lambda p: -int(p.parent.name, 36))
-    for candidate in candidates:
-        if all(os.access(candidate / tool, os.X_OK) for tool in ("postgres", "initdb")):
-            return candidate
-    raise MissingDependencyError(
-        f"PostgreSQL server binaries (postgres, initdb) not found in "
-        f"{explicit or 'pg_config --bindir, /usr/lib/postgresql/*/bin'}; install them with "
-        "`apt-get install postgresql` (scripts/provision does), set PARITY_PG_BINDIR to their "
-        "directory, or point PARITY_DATABASE_URL at an existing server")
 
 
 def hba_rules(*, gateway: bool) -> str:
@@ -430,121 +394,3 @@ def redact(url: str) -> str:
         return url
     userinfo, _, hostport = parts.netloc.rpartition("@")
     return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{hostport}"))
-
-
-def sweep_stale_clusters() -> list[str]:
-    """Undo what runs whose owner died left: clusters stopped and removed, databases dropped.
-
-    A dead run's databases on an external server are dropped only while PARITY_DATABASE_URL
-    names that same server (its password is never written to disk); otherwise they wait.
-    """
-    cleaned: list[str] = []
-    for run in stale_runs():
-        record = run.records().get("postgres")
-        if record is None:
-            continue
-        done = (_sweep_external if record.get("mode") == "external" else _sweep_cluster)(
-            run.id, record)
-        if done is None:
-            continue
-        cleaned += [f"{item} (run {run.id})" for item in done]
-        run.forget("postgres")
-        if not run.records():
-            run.finish()
-    return cleaned
-
-
-def stale_clusters() -> list[str]:
-    """What `sweep_stale_clusters` would clean (for a dry run), touching nothing."""
-    return [f"{record.get('dir') or record.get('databases')} (run {run.id})"
-            for run in stale_runs() if (record := run.records().get("postgres"))]
-
-
-def _sweep_cluster(run_id: str, record: dict[str, object]) -> list[str]:
-    directory, pid, done = Path(str(record.get("dir"))), record.get("pid"), []
-    if not isinstance(pid, int):  # killed between starting the server and recording its pid
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            pid = int((directory / "data" / "postmaster.pid").read_text().split()[0])
-    if isinstance(pid, int) and _is_postmaster(pid, directory):
-        _stop(pid)
-        done.append(f"postgres pid {pid}")
-    if directory.name.startswith(DIR_PREFIX) and directory.is_dir():
-        shutil.rmtree(directory, ignore_errors=True)
-        done.append(f"cluster dir {directory}")
-    return done
-
-
-def _sweep_external(run_id: str, record: dict[str, object]) -> list[str] | None:
-    url = os.environ.get("PARITY_DATABASE_URL", "")
-    names = record.get("databases")
-    if not url or redact(url) != record.get("server") or not isinstance(names, list):
-        return None
-    pg = Postgres(run_id, database_url=url)
-    pg._created = [str(name) for name in names]
-    try:
-        pg._teardown(raising=True)
-    except (ParityError, psycopg2.Error):
-        return None
-    return [f"database {name}" for name in names]
-
-
-def _stop(pid: int, grace: float = 10.0) -> None:
-    """Immediate shutdown (SIGQUIT: the cluster is deleted next, so no shutdown checkpoint);
-    the whole process group is killed if it outlives `grace`."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGQUIT)
-    deadline = time.monotonic() + grace
-    while proc.group_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    proc.kill_group(pid, grace=1.0)
-
-
-def _is_postmaster(pid: int, directory: Path) -> bool:
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return str(directory / "data").encode() in argv
-
-
-def _owner() -> tuple[int, int] | None:
-    """(uid, gid) to run the server as when parity is root, else None (run as ourselves)."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        entry = pwd.getpwnam(SYSTEM_USER)
-    except KeyError:
-        raise MissingDependencyError(
-            f"running as root, but there is no {SYSTEM_USER!r} user to run Postgres as; install "
-            "postgresql (it creates one) or run parity as an unprivileged user") from None
-    return entry.pw_uid, entry.pw_gid
-
-
-def _bridge_gateway(client: Any) -> str:
-    try:
-        return engine.bridge_gateway(client)
-    except MissingDependencyError:
-        # Engine 20.10 leaves Gateway out of the bridge's IPAM: it is the subnet's first host.
-        for config in client.networks.get("bridge").attrs["IPAM"].get("Config") or []:
-            if config.get("Subnet"):
-                return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
-        raise
-
-
-def _bindable(address: str, port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind((address, port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port(addresses: list[str]) -> int:
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind((LOOPBACK, 0))
-            port = int(probe.getsockname()[1])
-        if all(_bindable(address, port) for address in addresses):
-            return port
-    raise StartupError("postgres", "pick a port", f"no port free on all of {addresses}")

@@ -22,6 +22,7 @@ from parity.errors import ParityError
 from parity.layers import attribute
 from parity.learn import learn_noise
 from parity.recording import Recording, RecordingSession, base_test_id
+from parity.redaction import is_secret_variable
 from parity.replay import Replayer, ReplayMode
 from parity.report import Summary
 from parity.session import ParitySession
@@ -237,17 +238,11 @@ class ParityRunner:
         """Values no report may show: the database password and secret-looking settings."""
         found = list(self.meta.pop("_secrets", []))
         for env in (self.config.env, self.config.local.env, self.config.stack.env):
-            found += [value for name, value in env.items() if _secret_name(name)]
+            found += [value for name, value in env.items() if is_secret_variable(name)]
         for name, value in os.environ.items():
-            if name in ("PGPASSWORD", "PARITY_DATABASE_URL") or _secret_name(name):
+            if name in ("PGPASSWORD", "PARITY_DATABASE_URL") or is_secret_variable(name):
                 found.append(value)
         return [s for s in found if s]
-
-
-def _secret_name(name: str) -> bool:
-    upper = name.upper()
-    return any(word in upper for word in ("PASSWORD", "SECRET", "TOKEN", "CREDENTIAL", "API_KEY",
-                                          "PRIVATE_KEY", "DATABASE_URL"))
 
 
 def describe_verdict(verdict: Verdict) -> str:

@@ -27,7 +27,8 @@ import pytest
 
 from parity.errors import MissingDependencyError
 from parity.facts import Fact, Side, compare_facts, gather, gather_both
-from parity.postgres import Database, Postgres, find_bindir
+from parity.pgmachine import find_bindir
+from parity.postgres import Database, Postgres
 
 pytestmark = pytest.mark.integration
 

@@ -19,14 +19,9 @@ import pytest
 
 from parity import engine
 from parity.errors import DatabaseRefusedError, MissingDependencyError, StartupError
-from parity.postgres import (
-    Database,
-    Postgres,
-    find_bindir,
-    marker,
-    stale_clusters,
-    sweep_stale_clusters,
-)
+from parity.pgmachine import find_bindir
+from parity.pgsweep import stale_clusters, sweep_stale_clusters
+from parity.postgres import Database, Postgres, marker
 from parity.runs import LABEL, Run
 
 pytestmark = pytest.mark.integration

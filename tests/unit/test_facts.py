@@ -16,9 +16,8 @@ from parity.facts import (
     compare_facts,
     failures,
     gather,
-    is_secret_name,
-    redact_settings,
 )
+from parity.redaction import is_secret_name, is_secret_variable, redact_settings
 from parity.schema import diff_schema
 
 
@@ -391,3 +390,16 @@ def test_gather_from_a_python_without_django(tmp_path: Any) -> None:
     assert facts["settings"] == {"skipped": "not a Django app"}
     assert facts["env names"]["names"] == ["PATH", "TZ"]
     assert facts["timezone"]["TZ"] == "UTC"
+
+
+@pytest.mark.parametrize(("name", "scrubbed", "masked_setting"), [
+    ("DATABASE_URL", True, False),        # the value carries the password: scrubbed everywhere
+    ("MYAPP_PASSWORD", True, True),
+    ("PASSWORD_HASHERS", True, False),    # a setting worth comparing, a value safe to scrub
+    ("AUTHTOKEN", True, False),
+    ("KEY_PREFIX", False, False),
+    ("TIME_ZONE", False, False),
+])
+def test_the_two_secret_name_rules(name: str, scrubbed: bool, masked_setting: bool) -> None:
+    assert is_secret_variable(name) is scrubbed
+    assert is_secret_name(name) is masked_setting

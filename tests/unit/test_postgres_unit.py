@@ -1,4 +1,4 @@
-"""parity.postgres without a server: names, refusals, URLs, redaction, pg_hba rules."""
+"""parity.postgres and pgmachine without a server: names, refusals, URLs, redaction, pg_hba rules."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import psycopg2.errors
 import pytest
 
 from parity.errors import DatabaseRefusedError, MissingDependencyError, ParityError
-from parity.postgres import Database, Postgres, find_bindir, hba_rules, marker, redact
+from parity.pgmachine import find_bindir
+from parity.postgres import Database, Postgres, hba_rules, marker, redact
 
 SECRET = "s3cr3t-p@ss:w/rd"
 

@@ -166,7 +166,7 @@ def test_the_telling_line_of_a_failure(output: str, expected: str) -> None:
 
 
 def test_a_cluster_whose_pid_was_never_recorded_is_still_stopped(tmp_path: Path) -> None:
-    from parity import postgres
+    from parity import pgsweep, postgres
 
     directory = tmp_path / f"{postgres.DIR_PREFIX}x"
     (directory / "data").mkdir(parents=True)
@@ -179,7 +179,7 @@ def test_a_cluster_whose_pid_was_never_recorded_is_still_stopped(tmp_path: Path)
             assert time.monotonic() < deadline, "the stand-in server did not start"
             time.sleep(0.01)
         (directory / "data" / "postmaster.pid").write_text(f"{server.pid}\n{directory / 'data'}\n")
-        done = postgres._sweep_cluster("r", {"mode": "cluster", "dir": str(directory), "pid": None})
+        done = pgsweep._sweep_cluster("r", {"mode": "cluster", "dir": str(directory), "pid": None})
         assert server.wait(timeout=15) != 0
         assert done == [f"postgres pid {server.pid}", f"cluster dir {directory}"]
         assert not directory.exists()

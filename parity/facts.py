@@ -36,6 +36,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+# Imported here, in the thread that imports this module, never first in a gathering thread:
+# under pytest, testinfra's modules (a pytest plugin) are assertion-rewritten on import, and
+# CPython 3.11's AST recursion check is shared by all threads, so two threads building ASTs at
+# once can fail with "SystemError: AST constructor recursion depth mismatch".
+import testinfra
+import testinfra.backend.docker
+import testinfra.backend.local
+
 from parity.factrules import RULES, Diff
 from parity.redaction import REDACTED, URL_CREDENTIALS, redact_settings
 from parity.schema import read_schema
@@ -141,8 +149,6 @@ def _probe(side: Side, timeout: float) -> dict[str, Any]:
                                "settings": side.settings_module, "timeout": int(timeout),
                                "requirements": side.requirements}
     try:
-        import testinfra
-
         with contextlib.ExitStack() as cleanup:
             if side.is_local and side.env is not None:
                 # The app's env (with secrets) goes through a 0600 file, never through argv.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import subprocess
 import sys
 from typing import Any
 
@@ -403,3 +404,12 @@ def test_gather_from_a_python_without_django(tmp_path: Any) -> None:
 def test_the_two_secret_name_rules(name: str, scrubbed: bool, masked_setting: bool) -> None:
     assert is_secret_variable(name) is scrubbed
     assert is_secret_name(name) is masked_setting
+
+
+def test_importing_facts_loads_what_the_gathering_threads_use() -> None:
+    """The threads that gather facts must not be first to import testinfra: under pytest that
+    import is an assertion rewrite, and two threads building ASTs at once can fail (3.11)."""
+    wanted = ("testinfra", "testinfra.host", "testinfra.backend.docker", "testinfra.backend.local")
+    code = f"import sys, parity.facts; print([m for m in {wanted!r} if m not in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

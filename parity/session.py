@@ -28,6 +28,11 @@ from typing import Any, TypeVar
 from parity import clean, proc
 from parity.config import ParityConfig
 from parity.environment import Environment
+
+# At module level, not in the start-up threads: under pytest, parity's modules are
+# assertion-rewritten on import, and two threads building ASTs at once can fail on CPython
+# 3.11 (see parity.facts).
+from parity.images import build_images
 from parity.local import LocalServer
 from parity.postgres import Postgres
 from parity.runs import Run
@@ -210,8 +215,6 @@ class ParitySession:
         return facts
 
     def _build_images(self) -> Any:
-        from parity.images import build_images
-
         with self.timings.phase("images"):
             self.images = build_images(self.config, progress=self.progress, run=self._run())
         return self.images

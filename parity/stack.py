@@ -33,6 +33,7 @@ from parity.errors import (
     tail,
     telling_line,
 )
+from parity.images import APP_PORT, FRONTEND_PORT
 from parity.net import answers
 from parity.runs import LABEL, OWNER_LABEL, Run, owner
 from parity.waiting import wait_until
@@ -88,16 +89,12 @@ class Stack:
     def entry_port(self) -> int:
         if self.config.stack.user_owned:
             return self.config.stack.entry_port
-        from parity.images import FRONTEND_PORT
-
         return FRONTEND_PORT
 
     @property
     def internal_app_port(self) -> int:
         if self.config.stack.user_owned:
             return self.config.stack.app_port
-        from parity.images import APP_PORT
-
         return APP_PORT
 
     @property

@@ -32,8 +32,8 @@ def sweep(*, dry_run: bool = False, include_live: bool = False) -> list[str]:
         removed += _sweep_processes(run, dry_run)
     # Postgres and Docker first: they read the dead runs' records, which finish() deletes.
     removed += _sweep_postgres(dry_run)
-    projects = frozenset(str(run.records()["stack"]["project"]) for run in dead_runs
-                         if run.records().get("stack", {}).get("project"))
+    stacks = [run.records().get("stack", {}) for run in dead_runs]
+    projects = frozenset(str(stack["project"]) for stack in stacks if stack.get("project"))
     removed += _sweep_docker(dry_run, None if include_live else {run.id for run in dead_runs},
                              projects)
     for run in dead_runs:

@@ -17,6 +17,7 @@ from parity.errors import MissingDependencyError
 
 OVERRIDE_SINCE = (2, 24, 4)
 """The first docker compose release that reads the `!override` tag in an override file."""
+OVERRIDE_SINCE_TEXT = ".".join(map(str, OVERRIDE_SINCE))
 
 
 class Replace(list[Any]):
@@ -44,19 +45,19 @@ def can_override(version: str) -> bool:
     return release(version) >= OVERRIDE_SINCE
 
 
-def published_ports(resolved: Mapping[str, Any], compose_release: tuple[int, ...],
+def published_ports(resolved: Mapping[str, Any], compose_version: str,
                     shown: Path) -> dict[str, list[str]]:
     """The container ports each service publishes in a resolved compose file (`config
     --format json`); refused when this compose cannot replace them (no `!override`)."""
     published = {name: [_container_port(port) for port in service["ports"]]
                  for name, service in sorted((resolved.get("services") or {}).items())
                  if service.get("ports")}
-    if published and compose_release < OVERRIDE_SINCE:
+    if published and not can_override(compose_version):
         raise MissingDependencyError(
             f"{shown} publishes ports ({', '.join(published)}), which parity replaces with "
-            f"ones on 127.0.0.1; docker compose {'.'.join(map(str, compose_release))} cannot "
-            f"(`!override` needs >= {'.'.join(map(str, OVERRIDE_SINCE))}): upgrade the compose "
-            "plugin (scripts/provision installs one) or drop `ports:` from the file")
+            f"ones on 127.0.0.1; docker compose {compose_version} cannot (`!override` needs "
+            f">= {OVERRIDE_SINCE_TEXT}): upgrade the compose plugin (scripts/provision "
+            "installs one) or drop `ports:` from the file")
     return published
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from parity import baseimage, proc
 from parity import engine as engine_mod
-from parity.composefile import OVERRIDE_SINCE, can_override
+from parity.composefile import OVERRIDE_SINCE_TEXT, can_override
 from parity.config import (
     DEFAULT_BASE_IMAGE,
     DEFAULT_FRONTEND_IMAGE,
@@ -129,7 +129,7 @@ def check_compose(probes: Probes) -> Check:
         if not can_override(version):
             # Only own compose files that publish ports need it: a note, not a failure.
             return Check(name, "ok", f"v2 plugin {version} (an own compose file that publishes "
-                                     f"ports needs >= {'.'.join(map(str, OVERRIDE_SINCE))}: "
+                                     f"ports needs >= {OVERRIDE_SINCE_TEXT}: "
                                      "`scripts/provision` installs one)")
         return Check(name, "ok", f"v2 plugin {version}")
     return Check(name, "ok", f"legacy docker-compose {version} at {command[0]} "

@@ -24,7 +24,7 @@ from typing import Any
 
 from parity import engine as docker_engine
 from parity import proc
-from parity.composefile import Replace, compose_yaml, published_ports, release
+from parity.composefile import Replace, compose_yaml, published_ports
 from parity.config import ParityConfig
 from parity.errors import (
     CommandError,
@@ -44,6 +44,8 @@ READY_TIMEOUT = 90.0
 RELEASE_TIMEOUT = 600.0
 BUILD_SCRIPT_TIMEOUT = 1800.0
 CONFIG_TIMEOUT = 60.0
+
+
 class Stack:
     """A compose project for one run: build script (own mode), release step, up, logs, down."""
 
@@ -140,10 +142,10 @@ class Stack:
         elif self.user_ports:
             # Only 127.0.0.1, only ephemeral host ports: the user's own mappings are replaced.
             for service, targets in self.user_ports.items():
-                services.setdefault(service, {})["ports"] = Replace(
-                    [f"127.0.0.1::{target}" for target in targets])
-            for ours, port in ((app, self.internal_app_port), (entry, self.entry_port)):
-                ours["ports"] = Replace(dict.fromkeys([f"127.0.0.1::{port}", *ours.get("ports", [])]))
+                ours = services.setdefault(service, {"ports": []})
+                ours["ports"] += [f"127.0.0.1::{target}" for target in targets]
+            for ours in services.values():
+                ours["ports"] = Replace(dict.fromkeys(ours["ports"]))
         return {"services": services, "networks": {"default": {"labels": labels}}}
 
     def _write_files(self) -> None:
@@ -165,7 +167,7 @@ class Stack:
         """The ports the user's compose file publishes, per service, as compose resolves them."""
         compose_file = self.config.stack.compose_file
         assert compose_file is not None
-        shown = _shown_path(compose_file, self.config.root)
+        shown = compose_file.relative_to(self.config.root)
         if docker_engine.compose_command() != ("docker", "compose"):
             # The legacy docker-compose has neither `config --format json` nor `!override`.
             self.progress(f"stack: legacy docker-compose: ports {shown} publishes itself stay as "
@@ -179,7 +181,7 @@ class Stack:
                                     f"{_last_line(error.output)}",
                                     f"fix the file (check with `docker compose -f {shown} config`)"
                                     ) from None
-        return published_ports(resolved, release(docker_engine.compose_version()), shown)
+        return published_ports(resolved, docker_engine.compose_version(), shown)
 
     def compose(self, *args: str, timeout: float, what: str, check: bool = True,
                 cancellable: bool = True) -> str:
@@ -337,13 +339,6 @@ class Stack:
             self._tmp.cleanup()
             self._tmp = None
             self.run.forget("stack")
-
-
-def _shown_path(path: Path, root: Path) -> Path:
-    try:
-        return path.relative_to(root)
-    except ValueError:
-        return path
 
 
 def _worker() -> str:

@@ -40,14 +40,14 @@ def test_published_ports_per_service_in_short_syntax() -> None:
         proxy=[{"mode": "ingress", "target": 8080, "published": "80", "protocol": "tcp"},
                {"mode": "ingress", "host_ip": "0.0.0.0", "target": 53, "protocol": "udp"}],
         web=[], mail=[{"target": 1025, "published": "1025"}],
-    ), (2, 26, 1), Path("deploy/compose.yaml"))
+    ), "2.26.1", Path("deploy/compose.yaml"))
     assert found == {"mail": ["1025"], "proxy": ["8080", "53/udp"]}
 
 
 def test_a_compose_without_override_is_refused_only_when_ports_need_replacing() -> None:
-    assert published_ports(resolved(web=[]), (2, 20, 0), Path("compose.yaml")) == {}
+    assert published_ports(resolved(web=[]), "2.20.0", Path("compose.yaml")) == {}
     with pytest.raises(MissingDependencyError) as raised:
-        published_ports(resolved(proxy=[{"target": 8080, "published": "80"}]), (2, 20, 0),
+        published_ports(resolved(proxy=[{"target": 8080, "published": "80"}]), "2.20.0",
                         Path("deploy/compose.yaml"))
     message = raised.value.one_line()
     assert message.startswith("deploy/compose.yaml publishes ports (proxy)")

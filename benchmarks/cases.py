@@ -179,8 +179,10 @@ def remove_app_images(name: str) -> list[str]:
 
 
 def base_image_env(python: str) -> dict[str, str]:
-    """PARITY_BASE_IMAGE / PARITY_FRONTEND_IMAGE: from the environment, else from
-    `parity base-image --if-no-registry` (which builds them only when they are missing)."""
+    """PARITY_BASE_IMAGE / PARITY_FRONTEND_IMAGE for every case alike: from the environment,
+    else what parity itself would use (after `parity base-image --if-no-registry`, which
+    builds stand-ins only where python:3.11-slim / nginx:stable are missing). The sequential
+    script (d) needs them to build its own images."""
     wanted = ("PARITY_BASE_IMAGE", "PARITY_FRONTEND_IMAGE")
     if all(os.environ.get(name) for name in wanted):
         return {name: os.environ[name] for name in wanted}
@@ -188,11 +190,18 @@ def base_image_env(python: str) -> dict[str, str]:
     command = [parity] if Path(parity).exists() else [python, "-m", "parity"]
     done = subprocess.run([*command, "base-image", "--if-no-registry"], capture_output=True, text=True,
                           timeout=1800, check=False)
-    found = {}
-    for line in done.stdout.splitlines():
-        if line.startswith("export ") and "=" in line:
-            key, _, value = line[len("export "):].partition("=")
-            found[key.strip()] = value.strip().strip("'\"")
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
-    return {key: value for key, value in found.items() if key in wanted}
+        return {}
+    from parity import engine, standins
+    from parity.config import DEFAULT_BASE_IMAGE, DEFAULT_FRONTEND_IMAGE
+    from parity.errors import MissingDependencyError
+
+    client = engine.client()
+    found = {}
+    for role, default in zip(standins.ROLES, (DEFAULT_BASE_IMAGE, DEFAULT_FRONTEND_IMAGE), strict=True):
+        try:
+            found[role.variable] = standins.choose(client, role, default, explicit=False).used
+        except MissingDependencyError as error:
+            sys.stderr.write(error.one_line() + "\n")
+    return found

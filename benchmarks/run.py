@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
     images = base_image_env(sys.executable)
     if len(images) != 2:
-        say("base images unknown: set PARITY_BASE_IMAGE and PARITY_FRONTEND_IMAGE (source scripts/setup-env)")
+        say("base images unknown: run `parity base-image` or set PARITY_BASE_IMAGE and PARITY_FRONTEND_IMAGE")
         return 6
     env = {**os.environ, **images}
     bench = Bench(app=args.app.resolve(), python=sys.executable, out=work, env=env,

@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shlex
 import shutil
 import sys
 import threading
@@ -194,10 +193,14 @@ def find_base_images(
     return None
 
 
-def export_lines(images: BaseImages) -> list[str]:
+def standin_lines(images: BaseImages) -> list[str]:
+    """What `parity base-image` prints: the stand-ins, which parity finds by itself."""
+    width = max(len(images.python), len(images.frontend))
     return [
-        f"export PARITY_BASE_IMAGE={shlex.quote(images.python)}",
-        f"export PARITY_FRONTEND_IMAGE={shlex.quote(images.frontend)}",
+        f"{images.python:<{width}}  stands in for python:{images.python.split(':')[1].split('-')[0]}"
+        "(-slim) where it is neither present nor pullable",
+        f"{images.frontend:<{width}}  stands in for nginx:stable where it is neither present "
+        "nor pullable",
     ]
 
 

@@ -37,7 +37,7 @@ def cmd_base_image(args: argparse.Namespace) -> int:
     if args.if_no_registry and _official_images_available(args.config):
         return 0
     images = baseimage.build_base_images(force=args.force, mirror=args.mirror, suite=args.suite)
-    for line in baseimage.export_lines(images):
+    for line in baseimage.standin_lines(images):
         print(line, flush=True)
     return 0
 
@@ -154,8 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     base = sub.add_parser(
         "base-image",
         help="build local stand-ins for python:3.11-slim and nginx:stable (no registry needed)",
-        description="Build base images from the Debian archive apt uses and print the "
-                    "`export PARITY_BASE_IMAGE=...` lines: eval \"$(parity base-image)\"",
+        description="Build base images from the Debian archive apt uses. Wherever "
+                    "python:3.11-slim or nginx:stable (or the images [tool.parity] names) are "
+                    "neither present nor pullable, parity then uses these stand-ins by itself.",
     )
     base.add_argument("--force", action="store_true", help="rebuild even if the images exist")
     base.add_argument("--if-no-registry", action="store_true",

@@ -26,18 +26,26 @@ def stderr(line: str) -> None:
 
 def build(config: ParityConfig, progress: Progress = stderr) -> list[str]:
     """Build the stack's images; returns the lines to print (the tags, or the script's result)."""
-    if config.stack.build is not None:
+    script = config.stack.build
+    if script is not None:
+        from parity.engine import client
+        from parity.standins import resolve_leniently
+
+        config, choices = resolve_leniently(config, client())
+        for choice in choices:
+            if choice.note:
+                progress(choice.note)
         started = time.monotonic()
         env = dict(os.environ, PARITY_BASE_IMAGE=config.base_image,
                    PARITY_FRONTEND_IMAGE=config.frontend_image)
         try:
-            proc.run(["bash", str(config.stack.build)], timeout=1800, cwd=config.root, env=env,
+            proc.run(["bash", str(script)], timeout=1800, cwd=config.root, env=env,
                      what="build script")
         except CommandError as error:
-            raise StartupError("stack", f"build script ({config.stack.build.name})",
+            raise StartupError("stack", f"build script ({script.name})",
                                error.output.strip().splitlines()[-1] if error.output.strip() else "failed",
                                "\n".join(error.output.strip().splitlines()[-20:])) from None
-        return [f"built with {config.stack.build.relative_to(config.root)} in {time.monotonic() - started:.1f}s"]
+        return [f"built with {script.relative_to(config.root)} in {time.monotonic() - started:.1f}s"]
     if config.stack.user_owned:
         return ["your compose file builds its own images: nothing for parity to build"]
     from parity.images import build_images

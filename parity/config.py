@@ -82,6 +82,9 @@ class ParityConfig:
     stack: StackConfig
     compare: CompareConfig
     facts: FactsConfig
+    explicit_images: frozenset[str] = frozenset()
+    """The image keys (base_image, frontend_image) set by PARITY_BASE_IMAGE /
+    PARITY_FRONTEND_IMAGE: used as they are, never replaced by a stand-in (parity.standins)."""
 
     @property
     def name(self) -> str:
@@ -365,6 +368,9 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> P
         project_dir=project_dir, wsgi=wsgi, settings=settings, requirements=requirements,
         base_image=base_image, frontend_image=frontend_image, static_url=static_url, env=env,
         release=release, local=local, stack=stack, compare=compare, facts=facts,
+        explicit_images=frozenset(key for key, variable in (("base_image", "PARITY_BASE_IMAGE"),
+                                                            ("frontend_image", "PARITY_FRONTEND_IMAGE"))
+                                  if environ.get(variable)),
     )
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from parity import baseimage, proc
+from parity import baseimage, proc, standins
 from parity import engine as engine_mod
 from parity.composefile import OVERRIDE_SINCE_TEXT, can_override
 from parity.config import (
@@ -92,7 +92,7 @@ class Probes:
     compose_command: Callable[[], tuple[str, ...]] = engine_mod.compose_command
     compose_version: Callable[[], str] = engine_mod.compose_version
     image_availability: Callable[[Any, str], str | None] = baseimage.image_availability
-    built_images: Callable[[Any], baseimage.BaseImages | None] = baseimage.find_base_images
+    standin: Callable[[Any, str, str], str | None] = standins.find_standin
     postgres_bindir: Callable[[], Path | None] = _postgres_bindir
     run: Callable[[list[str]], tuple[int, str]] = _run
     has_user: Callable[[str], bool] = _has_user
@@ -136,8 +136,9 @@ def check_compose(probes: Probes) -> Check:
                              "(the v2 plugin is preferred: `scripts/provision` installs it)")
 
 
-def check_image(probes: Probes, client: Any, name: str, reference: str, source: str,
-                env_name: str) -> Check:
+def check_image(probes: Probes, client: Any, role: standins.Role, reference: str,
+                source: str) -> Check:
+    name = role.label
     if client is None:
         return Check(name, "missing", f"{reference} not checked: docker engine not reachable",
                      "fix the docker engine first")
@@ -145,18 +146,18 @@ def check_image(probes: Probes, client: Any, name: str, reference: str, source: 
     if found:
         where = "present" if found == "present" else "pullable from its registry"
         return Check(name, "ok", f"{reference} {where} ({source})")
+    explicit = source == role.variable
+    standin = None if explicit else probes.standin(client, role.kind, reference)
+    if standin is not None:
+        return Check(name, "ok", f"{reference} neither present nor pullable ({source}): parity "
+                                 f"uses its stand-in {standin}, built by `parity base-image`")
     detail = f"{reference} not present and not pullable"
-    if reference.startswith("parity-base/"):
-        fix = 'run `eval "$(parity base-image)"` (the base-image recipe changed or it was removed)'
+    if explicit:
+        fix = (f"build or `docker pull {reference}`, or unset {role.variable} so that parity "
+               "uses its own stand-in")
     else:
-        built = probes.built_images(client)
-        if built is not None:
-            ready = built.python if env_name == "PARITY_BASE_IMAGE" else built.frontend
-            fix = f"`export {env_name}={ready}` (built by parity base-image) or " \
-                  f"`docker pull {reference}`"
-        else:
-            fix = f'run `eval "$(parity base-image)"` (no registry) or `docker pull {reference}`'
-    if fix.startswith("run `eval") and baseimage.debootstrap_path() is None:
+        fix = f"run `parity base-image` (no registry: a local stand-in) or `docker pull {reference}`"
+    if not explicit and baseimage.debootstrap_path() is None:
         fix += "; parity base-image needs `apt-get install debootstrap`"
     return Check(name, "missing", detail, fix)
 
@@ -236,14 +237,12 @@ def run_checks(config_path: Path | None, probes: Probes | None = None) -> list[C
     config_check, config = _guarded("app config", lambda: check_config(p, config_path))
     engine_check, client = _guarded("docker engine", lambda: check_engine(p))
     checks = [engine_check, _single("docker compose", check_compose, p)]
-    for name, env_name, configured, default in (
-        ("base image", "PARITY_BASE_IMAGE", config.base_image if config else None,
-         DEFAULT_BASE_IMAGE),
-        ("frontend image", "PARITY_FRONTEND_IMAGE", config.frontend_image if config else None,
-         DEFAULT_FRONTEND_IMAGE),
-    ):
-        reference, source = _image_source(p.environ, env_name, config, configured, default)
-        checks.append(_single(name, check_image, p, client, name, reference, source, env_name))
+    defaults = {"base_image": DEFAULT_BASE_IMAGE, "frontend_image": DEFAULT_FRONTEND_IMAGE}
+    for role in standins.ROLES:
+        configured = getattr(config, role.key) if config else None
+        reference, source = _image_source(p.environ, role.variable, config, configured,
+                                          defaults[role.key])
+        checks.append(_single(role.label, check_image, p, client, role, reference, source))
     checks.append(_single("postgres binaries", check_postgres, p))
     checks.append(config_check)
     return checks

@@ -24,7 +24,7 @@ from typing import Any
 import docker.errors
 import requests
 
-from parity import buildcontext, cache, proc
+from parity import buildcontext, cache, proc, standins
 from parity.config import ParityConfig
 from parity.engine import client, image_present
 from parity.errors import MissingDependencyError, StartupError, telling_line
@@ -51,7 +51,6 @@ __all__ = [
 
 ENVIRONMENT = "stack"
 BUILD_TIMEOUT = 3600
-PULL_TIMEOUT = 30
 LOG_TAIL = 30
 
 _STEP = re.compile(r"^Step \d+/\d+ : ")
@@ -92,7 +91,8 @@ def image_tags(config: ParityConfig, digest: str) -> tuple[str, str]:
 
 def inputs_digest(config: ParityConfig, *, engine: Any = None) -> str:
     """The sha256 of every input of both images (needs the engine for the base image ids)."""
-    return _plan(config, engine if engine is not None else client()).digest
+    engine = engine if engine is not None else client()
+    return _plan(standins.resolve(config, engine)[0], engine).digest
 
 
 def build_images(
@@ -110,6 +110,10 @@ def build_images(
     """
     started = time.monotonic()
     engine = engine if engine is not None else client()
+    config, choices = standins.resolve(config, engine)
+    for choice in choices:
+        if choice.note:
+            progress(choice.note)
     plan = _plan(config, engine)
     missing = _missing(engine, plan)
     if missing:
@@ -172,8 +176,8 @@ def _plan(config: ParityConfig, engine: Any) -> _Plan:
     generated = render(config)
     facts = {
         "recipe": RECIPE_VERSION,
-        "base_image": _local_image_id(engine, config.base_image, "base image"),
-        "frontend_image": _local_image_id(engine, config.frontend_image, "frontend image"),
+        "base_image": _image_id(engine, config.base_image),
+        "frontend_image": _image_id(engine, config.frontend_image),
         "wheelhouse": buildcontext.wheelhouse_key(config.requirements),
     }
     digest = buildcontext.digest(context, generated, facts)
@@ -181,28 +185,13 @@ def _plan(config: ParityConfig, engine: Any) -> _Plan:
     return _Plan(context, generated, digest, app_tag, frontend_tag)
 
 
-def _local_image_id(engine: Any, reference: str, role: str) -> str:
-    """The id of a local image; tries one short pull when it is absent."""
+def _image_id(engine: Any, reference: str) -> str:
+    """The id of a base image `standins.resolve` found (present, pulled or a stand-in)."""
     try:
         return str(engine.images.get(reference).id)
     except docker.errors.ImageNotFound:
-        pass
-    repository, tag = reference, "latest"
-    if ":" in reference.rsplit("/", 1)[-1]:
-        repository, _, tag = reference.rpartition(":")
-    saved = engine.api.timeout
-    engine.api.timeout = PULL_TIMEOUT
-    try:
-        engine.api.pull(repository, tag=tag)
-        return str(engine.images.get(reference).id)
-    except Exception:  # any pull failure means: not available here
-        pass
-    finally:
-        engine.api.timeout = saved
-    raise MissingDependencyError(
-        f"{role} {reference} not found locally and no registry reachable; "
-        f'run `eval "$(parity base-image)"` or `docker pull {reference}`'
-    )
+        raise MissingDependencyError(f"{reference} disappeared from the engine during the run; "
+                                     "run `parity base-image` or pull it again") from None
 
 
 class _StepLog:

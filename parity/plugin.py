@@ -71,7 +71,13 @@ class ParityPlugin:
         return self.config.pluginmanager.has_plugin("dsession")
 
     def pytest_report_header(self) -> list[str]:
-        line = parity_report.header_line(self.runner.config, self.runner.parity)
+        config = self.runner.config
+        images = None
+        if self.runner.parity and not config.stack.user_owned:
+            from parity.standins import describe
+
+            images = describe(config)
+        line = parity_report.header_line(config, self.runner.parity, images)
         if self.runner.parity:
             line += f" ({engine_version()})"
         return [line]

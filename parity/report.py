@@ -256,8 +256,9 @@ def paths(json_path: str | None, html_path: str | None, base: Path) -> tuple[Pat
             Path(html_path) if html_path else base / "parity-report.html")
 
 
-def header_line(config: ParityConfig, parity: bool) -> str:
-    """One line for pytest's report header: what runs where. Never a password."""
+def header_line(config: ParityConfig, parity: bool, images: str | None = None) -> str:
+    """One line for pytest's report header: what runs where. Never a password.
+    `images`: the base images as chosen (parity.standins.describe), else as configured."""
     local = "runserver" if config.app == "django" else "WSGI dev server"
     if not parity:
         return (f"parity: {config.name}: local only ({local}); "
@@ -265,7 +266,7 @@ def header_line(config: ParityConfig, parity: bool) -> str:
     if config.stack.compose_file is not None:
         stack = f"your compose file {config.stack.compose_file.name}"
     else:
-        stack = f"{config.base_image} + {config.frontend_image}"
+        stack = images or f"{config.base_image} + {config.frontend_image}"
     database = ("PARITY_DATABASE_URL" if os.environ.get("PARITY_DATABASE_URL")
                 else "a throwaway Postgres")
     engine = os.environ.get("DOCKER_HOST") or "the local Docker engine"

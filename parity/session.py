@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
-from parity import clean, proc
+from parity import clean, proc, standins
 from parity.config import ParityConfig
+from parity.engine import client as engine_client
 from parity.environment import Environment
 
 # At module level, not in the start-up threads: under pytest, parity's modules are
@@ -75,6 +76,7 @@ class ParitySession:
         self.run: Run | None = None
         self.postgres: Postgres | None = None
         self.images: Any = None
+        self.base_images: list[standins.ImageChoice] = []
         self.local: LocalServer | None = None
         self.stack: Stack | None = None
         self.environments: dict[str, Environment] = {}
@@ -112,6 +114,9 @@ class ParitySession:
 
         want_stack = "stack" in self.wanted
         build_images = want_stack and not self.config.stack.user_owned
+        if want_stack:
+            with self.timings.phase("base images"):
+                self._choose_base_images(strict=build_images)
         with self.timings.phase("postgres+images"):
             jobs: dict[str, Callable[[], Any]] = {"postgres": self._start_postgres}
             if build_images:
@@ -156,6 +161,18 @@ class ParitySession:
         self.timings.phases["startup"] = round(time.monotonic() - started, 3)
         self.progress(f"environments ready in {time.monotonic() - started:.1f}s: "
                       + ", ".join(f"{e.name} {e.base_url}" for e in self.environments.values()))
+
+    def _choose_base_images(self, *, strict: bool) -> None:
+        """The configured base images, or parity's stand-ins where they are not available.
+
+        Strict for generated stacks (parity builds on them); lenient for an own compose file,
+        whose build script only sees them as PARITY_BASE_IMAGE / PARITY_FRONTEND_IMAGE.
+        """
+        resolve = standins.resolve if strict else standins.resolve_leniently
+        self.config, self.base_images = resolve(self.config, engine_client())
+        for choice in self.base_images:
+            if choice.note:
+                self.progress(choice.note)
 
     def _start_facts(self, databases: dict[str, Any]) -> None:
         """Gather environment facts in a background thread, alongside the tests."""
@@ -205,6 +222,9 @@ class ParitySession:
         facts: dict[str, Any] = {"phases": dict(self.timings.phases)}
         if self.run is not None:
             facts["run_id"] = self.run.id
+        if self.base_images:
+            facts["base images"] = {choice.role.label: choice.note or choice.used
+                                    for choice in self.base_images}
         if self.images is not None:
             facts["images"] = {"app": self.images.app, "frontend": self.images.frontend,
                                "built": list(self.images.built)}

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from parity.baseimage import BaseImages, build_base_images
+from tests.provisioned import nginx_image, python_image
 
 pytestmark = pytest.mark.integration
 
@@ -26,13 +27,27 @@ def doctor(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_all_ok_on_a_provisioned_machine(images: BaseImages, tmp_path: Path) -> None:
-    done = doctor(tmp_path, PARITY_BASE_IMAGE=images.python,
-                  PARITY_FRONTEND_IMAGE=images.frontend)
+def test_all_ok_in_a_new_shell_after_parity_base_image(images: BaseImages, tmp_path: Path) -> None:
+    """No PARITY_* variable (doctor() drops them): parity finds what base-image built."""
+    done = doctor(tmp_path)
     lines = done.stdout.splitlines()
     assert done.returncode == 0, done.stdout + done.stderr
     assert [line.split()[0] for line in lines] == ["ok"] * 5 + ["skip"], done.stdout
     assert lines[0].startswith("ok       docker engine        ")
+    for line, wanted, provided in ((lines[2], "python:3.11-slim", python_image()),
+                                   (lines[3], "nginx:stable", nginx_image())):
+        if provided == wanted:
+            assert f"{wanted} present (default)" in line, line
+        else:
+            assert f"{wanted} neither present nor pullable (default): parity uses its stand-in " \
+                   f"{provided}, built by `parity base-image`" in line, line
+
+
+def test_explicit_variables_are_named_as_the_source(images: BaseImages, tmp_path: Path) -> None:
+    done = doctor(tmp_path, PARITY_BASE_IMAGE=images.python,
+                  PARITY_FRONTEND_IMAGE=images.frontend)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0, done.stdout + done.stderr
     assert f"{images.python} present (PARITY_BASE_IMAGE)" in lines[2]
     assert f"{images.frontend} present (PARITY_FRONTEND_IMAGE)" in lines[3]
     assert "runs as user postgres" in lines[4]

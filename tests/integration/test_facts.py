@@ -29,10 +29,10 @@ from parity.errors import MissingDependencyError
 from parity.facts import Fact, Side, compare_facts, gather, gather_both
 from parity.pgmachine import find_bindir
 from parity.postgres import Database, Postgres
+from tests.provisioned import python_image
 
 pytestmark = pytest.mark.integration
 
-IMAGE = "parity-dev/python:bootstrap"
 SITE_PACKAGES = Path(psycopg2.__file__).parent.parent
 # What the container gets of the host's virtualenv: the app's dependencies, not Pygments.
 LENT = ("django", "asgiref", "sqlparse", "psycopg2", "psycopg2_binary", "gunicorn", "packaging")
@@ -168,10 +168,10 @@ def container(project: Path, *args: str, command: tuple[str, ...]) -> Iterator[s
     for mount in mounts:
         argv += ["-v", mount]
     try:
-        subprocess.run([*argv, *args, IMAGE, *command], check=True, capture_output=True,
+        subprocess.run([*argv, *args, python_image(), *command], check=True, capture_output=True,
                        timeout=60)
     except (FileNotFoundError, subprocess.CalledProcessError) as exc:
-        _missing(f"a Docker engine with {IMAGE} ({exc})")
+        _missing(f"a Docker engine with {python_image()} ({exc})")
     try:
         yield name
     finally:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.provisioned import nginx_image, python_image
+
 pytestmark = pytest.mark.integration
 
 TINYAPP = Path(__file__).parent.parent / "apps" / "tinyapp"
@@ -63,12 +65,27 @@ def verdicts(path: Path) -> dict[str, str]:
     return {v["test_id"].split("::")[-1]: v["kind"] for v in report["verdicts"]}
 
 
-def test_matching_suite_passes_and_reports(pytester: pytest.Pytester) -> None:
+def test_matching_suite_passes_and_reports(pytester: pytest.Pytester,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # A new shell: no PARITY_*_IMAGE exported; parity chooses its base images itself.
+    monkeypatch.delenv("PARITY_BASE_IMAGE", raising=False)
+    monkeypatch.delenv("PARITY_FRONTEND_IMAGE", raising=False)
     make_app(pytester)
     result = pytester.runpytest_subprocess("--parity", "-p", "no:cacheprovider", timeout=600)
     result.assert_outcomes(passed=13)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*parity: 5 match, 0 diverge, 0 outcome, 1 skipped*"])
+    meta = json.loads((pytester.path / "parity-report.json").read_text())["meta"]
+    for label, wanted, used in (("base image", "python:3.11-slim", python_image()),
+                                ("frontend image", "nginx:stable", nginx_image())):
+        if used == wanted:
+            assert meta["base images"][label] == wanted
+            continue
+        said = (f"{label} {wanted} is neither present nor pullable: using parity's stand-in "
+                f"{used} (built by `parity base-image`)")
+        assert meta["base images"][label] == said
+        result.stdout.fnmatch_lines([said])  # the progress line
+        assert f"{wanted} (stand-in {used})" in result.stdout.str()  # the report header
     found = verdicts(pytester.path / "parity-report.json")
     assert found["test_status"] == "match"
     assert found["test_skipped_from_comparison"] == "skipped"

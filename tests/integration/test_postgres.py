@@ -23,10 +23,10 @@ from parity.pgmachine import find_bindir
 from parity.pgsweep import stale_clusters, sweep_stale_clusters
 from parity.postgres import Database, Postgres, marker
 from parity.runs import LABEL, Run
+from tests.provisioned import python_image
 
 pytestmark = pytest.mark.integration
 
-IMAGE = "parity-dev/python:bootstrap"
 KEPT = {"state", "bin"}  # the run registry and fake binaries live in the scratch root too
 SITE_PACKAGES = Path(psycopg2.__file__).parent.parent
 # The image has python3 but no psycopg2: lend it the host venv's manylinux wheel, read-only.
@@ -123,7 +123,7 @@ def _in_container(url: str, network: str | None = None) -> subprocess.CompletedP
             "-e", "PYTHONPATH=/opt/pg", "-e", f"DATABASE_URL={url}"]
     if network:
         argv += ["--network", network]
-    return subprocess.run([*argv, IMAGE, "python3", "-c", CONTAINER_PROBE],
+    return subprocess.run([*argv, python_image(), "python3", "-c", CONTAINER_PROBE],
                           capture_output=True, text=True, timeout=60, check=False)
 
 

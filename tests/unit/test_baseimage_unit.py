@@ -11,9 +11,9 @@ from parity import baseimage, rootfs
 from parity.baseimage import (
     BaseImages,
     archive_uri,
-    export_lines,
     nginx_recipe,
     python_recipe,
+    standin_lines,
 )
 from parity.errors import MissingDependencyError, ParityError
 
@@ -72,12 +72,12 @@ def test_recipes_are_drop_in_for_the_official_images() -> None:
     assert ("symlink", "/var/log/nginx/access.log", "/dev/stdout") in nginx.steps
 
 
-def test_export_lines_are_evaluable() -> None:
+def test_standin_lines_say_what_each_image_stands_in_for_and_ask_for_no_export() -> None:
     images = BaseImages("parity-base/python:3.11-bookworm-abc", "parity-base/nginx:bookworm-abc")
-    assert export_lines(images) == [
-        "export PARITY_BASE_IMAGE=parity-base/python:3.11-bookworm-abc",
-        "export PARITY_FRONTEND_IMAGE=parity-base/nginx:bookworm-abc",
-    ]
+    lines = standin_lines(images)
+    assert lines[0].startswith("parity-base/python:3.11-bookworm-abc  stands in for python:3.11")
+    assert lines[1].startswith("parity-base/nginx:bookworm-abc        stands in for nginx:stable")
+    assert not any("export" in line for line in lines)
 
 
 def test_post_steps_on_a_root_fs(tmp_path: Path) -> None:

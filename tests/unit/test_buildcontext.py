@@ -358,8 +358,9 @@ def test_digest_follows_the_base_image_id_not_its_name(app: Path) -> None:
 
 def test_missing_base_image_is_pulled_once_then_explained(app: Path) -> None:
     engine = FakeEngine({"base/nginx:1": "sha256:2"})
-    expected = ("base image base/python:1 not found locally and no registry reachable; "
-                'run `eval "$(parity base-image)"` or `docker pull base/python:1`')
+    expected = ("base image base/python:1 not found locally and no registry reachable "
+                "(PARITY_BASE_IMAGE names it); build or `docker pull base/python:1`, or unset "
+                "PARITY_BASE_IMAGE")
     with pytest.raises(MissingDependencyError, match=re.escape(expected)):
         images.inputs_digest(config_for(app), engine=engine)
     assert engine.api.pulled == ["base/python:1"]

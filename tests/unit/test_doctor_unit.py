@@ -29,7 +29,7 @@ def probes(tmp_path: Path, **overrides: Any) -> Probes:
         compose_command=lambda: ("docker", "compose"),
         compose_version=lambda: "2.26.1",
         image_availability=lambda engine, ref: "present",
-        built_images=lambda engine: None,
+        standin=lambda engine, kind, ref: None,
         postgres_bindir=lambda: bindir,
         run=lambda argv: (0, "postgres (PostgreSQL) 15.13 (Debian 15.13-0+deb12u1)\n"),
         has_user=lambda name: True,
@@ -63,12 +63,12 @@ def test_format_pads_status_and_name_and_appends_the_fix() -> None:
     lines = format_checks([
         Check("docker engine", "ok", "20.10.24+dfsg1 at unix:///var/run/docker.sock"),
         Check("base image", "missing", "python:3.11-slim not present and not pullable",
-              "run `eval \"$(parity base-image)\"`"),
+              "run `parity base-image`"),
     ])
     assert lines == [
         "ok       docker engine        20.10.24+dfsg1 at unix:///var/run/docker.sock",
         "missing  base image           python:3.11-slim not present and not pullable"
-        " — run `eval \"$(parity base-image)\"`",
+        " — run `parity base-image`",
     ]
 
 
@@ -134,16 +134,39 @@ def test_image_not_present_and_not_pullable_suggests_parity_base_image(tmp_path:
     base = checks["base image"]
     assert base.status == "missing"
     assert base.detail == "python:3.11-slim not present and not pullable"
-    assert 'eval "$(parity base-image)"' in base.fix
+    assert "run `parity base-image`" in base.fix
     assert "docker pull python:3.11-slim" in base.fix
     assert "docker pull nginx:stable" in checks["frontend image"].fix
 
 
-def test_already_built_base_images_are_offered_as_exports(tmp_path: Path) -> None:
+def test_stand_ins_parity_built_make_missing_images_ok_with_no_export(tmp_path: Path) -> None:
+    """In a new shell right after `parity base-image`: nothing to export, doctor is all ok."""
+    asked: list[tuple[str, str]] = []
+
+    def standin(engine: Any, kind: str, reference: str) -> str:
+        asked.append((kind, reference))
+        return BUILT.python if kind == "python" else BUILT.frontend
+
     checks = by_name(run_checks(None, probes(
-        tmp_path, image_availability=lambda e, r: None, built_images=lambda e: BUILT)))
-    assert f"export PARITY_BASE_IMAGE={BUILT.python}" in checks["base image"].fix
-    assert f"export PARITY_FRONTEND_IMAGE={BUILT.frontend}" in checks["frontend image"].fix
+        tmp_path, image_availability=lambda e, r: None, standin=standin)))
+    assert asked == [("python", "python:3.11-slim"), ("nginx", "nginx:stable")]
+    assert [c.status for c in checks.values()] == ["ok"] * 5 + ["skip"]
+    assert checks["base image"].detail == (
+        f"python:3.11-slim neither present nor pullable (default): parity uses its stand-in "
+        f"{BUILT.python}, built by `parity base-image`")
+    assert BUILT.frontend in checks["frontend image"].detail
+    assert not any("export" in c.fix for c in checks.values())
+
+
+def test_an_explicit_image_variable_is_never_replaced_by_a_stand_in(tmp_path: Path) -> None:
+    environ = {"PARITY_BASE_IMAGE": "corp/python:3.11"}
+    checks = by_name(run_checks(None, probes(
+        tmp_path, image_availability=lambda e, r: None, environ=environ,
+        standin=lambda e, k, r: BUILT.python)))
+    base = checks["base image"]
+    assert base.status == "missing"
+    assert base.detail == "corp/python:3.11 not present and not pullable"
+    assert "unset PARITY_BASE_IMAGE" in base.fix and "docker pull corp/python:3.11" in base.fix
 
 
 def test_env_overrides_name_the_images_and_their_source(tmp_path: Path) -> None:
@@ -160,7 +183,7 @@ def test_env_overrides_name_the_images_and_their_source(tmp_path: Path) -> None:
     assert checks["frontend image"].detail == \
         f"{BUILT.frontend} pullable from its registry (PARITY_FRONTEND_IMAGE)"
     assert checks["base image"].status == "missing"
-    assert "recipe changed" in checks["base image"].fix
+    assert "unset PARITY_BASE_IMAGE" in checks["base image"].fix
 
 
 def test_images_named_by_the_app_config(tmp_path: Path) -> None:

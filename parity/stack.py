@@ -23,9 +23,10 @@ from types import TracebackType
 from typing import Any
 
 from parity import engine as docker_engine
-from parity import proc
+from parity import proc, standins
 from parity.composefile import Replace, compose_yaml, published_ports
 from parity.config import ParityConfig
+from parity.containerstate import StartWatch
 from parity.errors import (
     CommandError,
     ParityConfigError,
@@ -34,7 +35,6 @@ from parity.errors import (
     telling_line,
 )
 from parity.images import APP_PORT, FRONTEND_PORT
-from parity.net import answers
 from parity.runs import LABEL, OWNER_LABEL, Run, owner
 from parity.waiting import wait_until
 
@@ -76,6 +76,8 @@ class Stack:
         self.timings: dict[str, float] = {}
         """Seconds per start-up step ("build script", "release", "up"), for the report and the benchmarks."""
         self.user_ports: dict[str, list[str]] = {}
+        self.user_file: dict[str, Any] = {}
+        """Own mode: the user's compose file as `docker compose config` resolves it (compose v2)."""
         """Own mode: the container ports each service of the user's file publishes ("80", "53/udp")."""
 
     # --- naming ------------------------------------------------------------------------
@@ -154,7 +156,9 @@ class Stack:
         if self.config.stack.user_owned:
             assert self.config.stack.compose_file is not None
             self.files = [self.config.stack.compose_file]
-            self.user_ports = self._read_user_ports()
+            self.user_file = self._read_user_file()
+            self.user_ports = published_ports(self.user_file, docker_engine.compose_version(),
+                                              self._shown_file()) if self.user_file else {}
             path = directory / "parity.override.yaml"
         else:
             self.files = []
@@ -163,25 +167,27 @@ class Stack:
         os.chmod(path, 0o600)  # it holds the database password
         self.files.append(path)
 
-    def _read_user_ports(self) -> dict[str, list[str]]:
-        """The ports the user's compose file publishes, per service, as compose resolves them."""
-        compose_file = self.config.stack.compose_file
-        assert compose_file is not None
-        shown = compose_file.relative_to(self.config.root)
+    def _shown_file(self) -> Path:
+        assert self.config.stack.compose_file is not None
+        return self.config.stack.compose_file.relative_to(self.config.root)
+
+    def _read_user_file(self) -> dict[str, Any]:
+        """The user's compose file as compose resolves it; {} with the legacy docker-compose."""
+        shown = self._shown_file()
         if docker_engine.compose_command() != ("docker", "compose"):
             # The legacy docker-compose has neither `config --format json` nor `!override`.
             self.progress(f"stack: legacy docker-compose: ports {shown} publishes itself stay as "
                           "they are (the compose v2 plugin replaces them with 127.0.0.1 ones)")
             return {}
         try:
-            resolved = json.loads(self.compose("config", "--format", "json", timeout=CONFIG_TIMEOUT,
-                                               what="compose config"))
+            resolved: dict[str, Any] = json.loads(self.compose(
+                "config", "--format", "json", timeout=CONFIG_TIMEOUT, what="compose config"))
         except CommandError as error:
             raise ParityConfigError(str(shown), "compose config", "docker compose cannot read it: "
                                     f"{_last_line(error.output)}",
                                     f"fix the file (check with `docker compose -f {shown} config`)"
                                     ) from None
-        return published_ports(resolved, docker_engine.compose_version(), shown)
+        return resolved
 
     def compose(self, *args: str, timeout: float, what: str, check: bool = True,
                 cancellable: bool = True) -> str:
@@ -209,6 +215,7 @@ class Stack:
             self.run.record("stack", {"project": self.project, "files": [str(f) for f in self.files],
                                       "workdir": str(self.config.root)})
             self._build_script()
+            self._check_user_images()
             self._release()
             self._bring_up()
         except BaseException:
@@ -235,6 +242,23 @@ class Stack:
                                tail(error.output)) from None
         self.timings["build script"] = round(time.monotonic() - started, 3)
         self.progress(f"stack: build script done in {self.timings['build script']:.1f}s")
+
+    def _check_user_images(self) -> None:
+        """Every image the user's file names exists now (the build script ran) or can be
+        pulled: otherwise say so here, not as a registry error from the release step."""
+        engine = docker_engine.client() if self.user_file else None
+        for service, spec in sorted((self.user_file.get("services") or {}).items()):
+            image = spec.get("image")
+            if "build" in spec or not image:
+                continue
+            if docker_engine.image_present(engine, image) or standins.pull(engine, image):
+                continue
+            built = (f"the build script {self.config.stack.build.relative_to(self.config.root)} "
+                     "did not build it" if self.config.stack.build else "no build script builds it")
+            raise StartupError("stack", f"images of {self._shown_file()}",
+                               f"service {service}: image {image} is neither present nor pullable "
+                               f"({built}); build it in your build script ([tool.parity.stack] "
+                               "build), or fix the service's `image:`")
 
     def _release(self) -> None:
         if not self.config.release:
@@ -265,14 +289,10 @@ class Stack:
         self.port = int(mapping.rsplit(":", 1)[1])
         self.app_port = self._published_app_port()
 
-        def ready() -> bool:
-            exited = self._exited_services()
-            if exited:
-                logs = self.logs()
-                why = telling_line(logs)
-                raise StartupError("stack", "start", f"container exited: {', '.join(exited)}"
-                                   + (f": {why}" if why else ""), tail(logs))
-            return answers(self.base_url + "/")
+        ready = StartWatch(
+            containers=self._containers, service_logs=self.service_logs,
+            entry_service=self.entry_service, entry_port=self.entry_port, url=self.base_url + "/",
+            port_key="entry_port" if self.config.stack.user_owned else "the frontend port").ready
 
         waited = wait_until(ready, timeout=READY_TIMEOUT, pause=0.1,
                             what=f"stack entry {self.entry_service} at {self.base_url}", logs=self.logs)
@@ -298,22 +318,16 @@ class Stack:
             filters.append(f"com.docker.compose.service={service}")
         return list(docker_engine.client().containers.list(all=True, filters={"label": filters}))
 
-    def _exited_services(self) -> list[str]:
-        exited = []
-        for container in self._containers():
-            if container.labels.get("com.docker.compose.oneoff") == "True":
-                continue
-            if container.status in ("exited", "dead"):
-                code = container.attrs.get("State", {}).get("ExitCode")
-                exited.append(f"{container.labels.get('com.docker.compose.service')} (exit {code})")
-        return exited
-
     def container_name(self, service: str | None = None) -> str:
         """The running container of a service (for testinfra's docker:// backend)."""
         running = [c for c in self._containers(service or self.app_service) if c.status == "running"]
         if not running:
             raise StartupError("stack", "find container", f"no running {service or self.app_service} container")
         return str(running[0].name)
+
+    def service_logs(self, service: str) -> str:
+        return self.compose("logs", "--no-color", "--tail", "200", service, timeout=30,
+                            what="compose logs", check=False, cancellable=False)
 
     def logs(self) -> str:
         if not self._up:

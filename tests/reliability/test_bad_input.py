@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import parity
+from tests.provisioned import nginx_image
 from tests.reliability import harness, leftovers
 from tests.reliability.harness import Case
 
@@ -250,8 +251,9 @@ CASES = [
         settings_fail),
     Bad("failing migration", 7, ("release step", "this migration fails on purpose"), failing_migration),
     Bad("image build error", 7, ("image build (app)", "python3: not found"),
-        env(PARITY_BASE_IMAGE=os.environ.get("PARITY_FRONTEND_IMAGE", "nginx:stable"))),
-    Bad("gunicorn crash loop", 7, ("stack", "TINYAPP_CRASH is set"), crashing_gunicorn),
+        lambda app, scratch: {"PARITY_BASE_IMAGE": nginx_image()}),
+    Bad("gunicorn crash loop", 7, ("stack: start failed: service app exited (exit ", "during start-up",
+                                   "TINYAPP_CRASH is set"), crashing_gunicorn),
     Bad("unknown release command", 7, ("release step", "Unknown command: 'nosuchcommand'"),
         configured('release = "python manage.py nosuchcommand"\n')),
     Bad("unreachable PARITY_DATABASE_URL", 7, ("PARITY_DATABASE_URL", "Connection refused", "start that server"),
@@ -332,6 +334,67 @@ def test_ports_your_compose_file_publishes_become_loopback_ones(broken: Case, wa
         host, _, rest = bound[0].partition(":")
         assert host == "127.0.0.1" and rest.split("->")[0] not in (str(port), "9443", "8000"), bindings
     assert leftovers.settle(broken.scope) == "", run.output[-3000:]
+
+
+def warm_tags(warm_app: harness.App) -> dict[str, str]:
+    engine = leftovers.client()
+    return {image.labels["parity.role"]: image.tags[0]
+            for image in engine.images.list(filters={"label": f"parity.app={warm_app.name}"})}
+
+
+def own_compose_file(case: Case, warm_app: harness.App, services: dict[str, object],
+                     entry_port: int = 8080) -> None:
+    (case.app.dir / "compose.yaml").write_text(json.dumps({"services": services}))
+    config(case.app, '[tool.parity.stack]\ncompose_file = "compose.yaml"\n'
+                     f"app_port = 8000\nentry_port = {entry_port}\n", settings=warm_app.settings)
+
+
+def assert_fails_fast(case: Case, says: tuple[str, ...]) -> str:
+    """Exit 7 with one line naming the service, what is wrong and the fix; nothing left."""
+    code, output = harness.run_to_end(case.app, env=case.app.env())
+    case.scope.add_output(output)
+    assert code == 7, output[-4000:]
+    line = one_line(output, says)
+    assert len(line) < 600 and "not ready after" not in output, output[-4000:]
+    assert leftovers.settle(case.scope) == "", output[-3000:]
+    return line
+
+
+def test_an_entry_service_listening_elsewhere_fails_fast_naming_its_ports(
+        broken: Case, warm_app: harness.App) -> None:
+    """entry_port says 81; nginx listens on 8080: said at once, not after 90 s of waiting."""
+    tags = warm_tags(warm_app)
+    own_compose_file(broken, warm_app, {"app": {"image": tags["app"]},
+                                        "frontend": {"image": tags["frontend"]}}, entry_port=81)
+    assert_fails_fast(broken, ("stack: start failed: service frontend does not listen on "
+                               "entry_port 81: it listens on 8080",
+                               "set [tool.parity.stack] entry_port"))
+
+
+def test_a_container_exiting_during_start_up_is_named_with_its_log(
+        broken: Case, warm_app: harness.App) -> None:
+    tags = warm_tags(warm_app)
+    sidecar = {"image": tags["app"], "command": ["python", "-c",
+               "import sys; print('sidecar: cannot reach the queue'); sys.exit(3)"]}
+    # nginx starts two seconds late: the worker is certainly gone before the stack answers.
+    late = {"image": tags["frontend"],
+            "command": ["sh", "-c", "sleep 2; exec nginx -g 'daemon off;'"]}
+    own_compose_file(broken, warm_app, {"app": {"image": tags["app"]}, "frontend": late,
+                                        "worker": sidecar})
+    line = assert_fails_fast(broken, ("stack: start failed: service worker exited (exit 3) "
+                                      "during start-up", "cannot reach the queue"))
+    assert "app" not in line.split("during start-up")[0].replace("service worker", "")
+
+
+def test_an_image_nothing_built_and_no_registry_has_is_named_before_the_release_step(
+        broken: Case, warm_app: harness.App) -> None:
+    tags = warm_tags(warm_app)
+    own_compose_file(broken, warm_app, {"app": {"image": "parity-test/never-built:1"},
+                                        "frontend": {"image": tags["frontend"]}})
+    line = assert_fails_fast(broken, (
+        "stack: images of compose.yaml failed: service app: image parity-test/never-built:1 is "
+        "neither present nor pullable (no build script builds it)", "fix the service's `image:`"))
+    assert "release step" not in line and "registry-1.docker.io" not in line
 
 
 def test_hundred_megabyte_response_is_capped_and_memory_stays_bounded(broken: Case, scratch: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from parity import __version__
 from parity.config import ParityConfig
 from parity.errors import ParityConfigError, ParityError
+from parity.interrupts import take_sigint
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -202,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return 2
+    take_sigint()  # a background job of a script inherits SIGINT ignored
     try:
         return func(args)
     except ParityError as error:

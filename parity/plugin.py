@@ -12,6 +12,7 @@ from parity import report as parity_report
 from parity.config import find_config, load_config
 from parity.errors import ParityConfigError
 from parity.fixtures import environment, http, parity_side, runner_key  # noqa: F401 - fixtures
+from parity.interrupts import give_back_sigint, take_sigint
 from parity.markers import MARKERS, parity_skip_reason, sides_for
 from parity.recording import short_failure
 from parity.runner import DIVERGED_PROPERTY, SKIP_PROPERTY, ParityRunner
@@ -58,6 +59,11 @@ class ParityPlugin:
         self.worker = hasattr(config, "workerinput")
         runner.progress = self._progress
         self.reports: tuple[Path, Path] | None = None
+        # xdist's controller stops its workers; a worker leaves SIGINT as it found it.
+        self._inherited_sigint = None if self.worker else take_sigint()
+
+    def pytest_unconfigure(self) -> None:
+        give_back_sigint(self._inherited_sigint)
 
     def _progress(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")

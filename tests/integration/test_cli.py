@@ -48,8 +48,14 @@ def leftovers(run_id: str) -> dict[str, list[str]]:
     }
 
 
-def start_up(app: Path) -> tuple[subprocess.Popen[str], dict[str, str], str]:
-    process = subprocess.Popen([*PARITY, "up"], cwd=app, stdout=subprocess.PIPE,
+BACKGROUND_JOB = 'echo "pid $$"; "$@" & echo "pid $!"; wait $!'
+"""A script that starts its command as a background job (SIGINT ignored, as POSIX shells
+do without job control), says its pid, and waits for it."""
+
+
+def start_up(app: Path, argv: list[str] | None = None
+             ) -> tuple[subprocess.Popen[str], dict[str, str], str]:
+    process = subprocess.Popen(argv or [*PARITY, "up"], cwd=app, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     urls: dict[str, str] = {}
     assert process.stdout is not None
@@ -58,9 +64,12 @@ def start_up(app: Path) -> tuple[subprocess.Popen[str], dict[str, str], str]:
         name, _, rest = line.partition(" ")
         if name in ("local", "stack"):
             urls[name] = rest.split()[0]
+        if name == "pid":
+            urls.setdefault("pids", "")
+            urls["pids"] += rest
         if line.startswith("serving;") or time.monotonic() > deadline:
             break
-    assert set(urls) == {"local", "stack"}, f"parity up did not report both URLs: {urls}"
+    assert {"local", "stack"} <= set(urls), f"parity up did not report both URLs: {urls}"
     run_id = next(p.name for p in (Path(os.environ["PARITY_STATE_DIR"]) / "runs").iterdir())
     return process, urls, run_id
 
@@ -159,3 +168,24 @@ def test_clean_removes_an_orphan_of_this_registry_only(state_dir: Path) -> None:
     finally:
         for leftover in engine.networks.list(names=[mine.name, theirs.name]):
             leftover.remove()
+
+
+def test_sigint_reaches_parity_up_started_as_a_background_job_of_a_script(
+        app: Path, state_dir: Path) -> None:
+    """CI runners cancel with SIGINT first; a script's background job inherits it ignored."""
+    assert sigint_ignored_in_background_jobs()
+    process, urls, run_id = start_up(app, ["bash", "-c", BACKGROUND_JOB, "job", *PARITY, "up"])
+    _script, parity = (int(pid) for pid in urls.pop("pids").split())
+    os.kill(parity, signal.SIGINT)
+    assert process.wait(timeout=60) == 0  # bash's `wait` gives parity's exit code
+    assert leftovers(run_id) == {"containers": [], "networks": [], "volumes": [], "processes": []}
+    for base in urls.values():
+        with pytest.raises(requests.ConnectionError):
+            requests.get(base, timeout=2)
+
+
+def sigint_ignored_in_background_jobs() -> bool:
+    """What the script above does to its job: SIGINT in the job's ignored set (SigIgn)."""
+    done = subprocess.run(["bash", "-c", "sleep 5 & grep SigIgn /proc/$!/status; kill $!"],
+                          capture_output=True, text=True, timeout=30, check=True)
+    return bool(int(done.stdout.split()[1], 16) & (1 << (signal.SIGINT - 1)))

@@ -10,7 +10,9 @@ is certainly running.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 
 import pytest
 
@@ -111,3 +113,23 @@ def test_killed_run_on_an_external_server_leaves_no_database(warm: Case, externa
     done = harness.parity_cli(warm.app, "clean", env=warm.app.env(PARITY_DATABASE_URL=external_url))
     assert done.returncode == 0, done.stdout + done.stderr
     assert leftovers.settle(warm.scope) == ""
+
+
+def test_sigint_reaches_a_run_started_as_a_background_job_of_a_script(warm: Case) -> None:
+    """`pytest --parity &` in a CI script inherits SIGINT ignored; runners cancel with SIGINT
+    first. parity takes SIGINT for its session: the run tears down and exits 2."""
+    pidfile = warm.app.gate / "pid"
+    script = f'"$@" & echo $! > {pidfile}; wait $!'
+    argv = ["bash", "-c", script, "job", sys.executable, "-m", "pytest", "--parity",
+            "-p", "no:cacheprovider", "-v"]
+    run = harness.ParityRun(warm.app, env=warm.app.env(RELTEST_GATE=str(warm.app.gate)), argv=argv)
+    try:
+        harness.wait_for_file(warm.app.gate / "reached", run)
+        os.kill(int(pidfile.read_text()), SIGINT)
+        code = run.finish(timeout=180)
+    finally:
+        if run.process.poll() is None:
+            run.process.kill()
+        warm.scope.add_output(run.output)
+    assert code == INTERRUPTED, run.output[-3000:]
+    assert leftovers.settle(warm.scope) == "", run.output[-3000:]

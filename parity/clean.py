@@ -58,10 +58,11 @@ def _sweep_processes(run: Run, dry_run: bool) -> list[str]:
             removed.append(f"command process group {pid}")
             if not dry_run:
                 proc.kill_group(pid, grace=2.0)
-    local = run.records().get("local")
-    pgid = local.get("pgid") if local else None
-    if isinstance(pgid, int):
-        if proc.group_alive(pgid):
+    for kind, record in run.records().items():
+        if kind != "local" and not kind.startswith("local-"):
+            continue  # the dev servers: "local", and "local-rerun" with --parity-noise=learn
+        pgid = record.get("pgid")
+        if isinstance(pgid, int) and proc.group_alive(pgid):
             removed.append(f"dev server process group {pgid}")
             if not dry_run:
                 proc.kill_group(pgid)

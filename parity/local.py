@@ -38,8 +38,6 @@ def release_argv(release: tuple[str, ...], python: str) -> list[str]:
 class LocalServer:
     """Runs the release step, then the dev server; a context manager that always cleans up."""
 
-    name = "local"
-
     def __init__(
         self,
         config: ParityConfig,
@@ -48,7 +46,10 @@ class LocalServer:
         run: Run | None = None,
         python: str = sys.executable,
         progress: Callable[[str], None] = lambda line: None,
+        name: str = "local",
     ) -> None:
+        self.name = name
+        """"local", or "local-rerun": the second local environment of --parity-noise=learn."""
         self.config = config
         self.database_env = dict(database_env)
         self.run = run
@@ -96,17 +97,17 @@ class LocalServer:
         if not self.config.release:
             return
         argv = release_argv(self.config.release, self.python)
-        self.progress(f"local: release step: {' '.join(self.config.release)}")
+        self.progress(f"{self.name}: release step: {' '.join(self.config.release)}")
         started = time.monotonic()
         try:
             done = proc.run(argv, timeout=RELEASE_TIMEOUT, cwd=self.config.project_dir,
                             env=self.environ(), what="release step")
         except CommandError as error:
-            raise StartupError("local", f"release step ({' '.join(self.config.release)})",
+            raise StartupError(self.name, f"release step ({' '.join(self.config.release)})",
                                _last_line(error.output) or str(error), tail(error.output)) from None
         self.release_output = done.stdout
         self.timings["release"] = round(time.monotonic() - started, 3)
-        self.progress(f"local: release step done in {self.timings['release']:.1f}s")
+        self.progress(f"{self.name}: release step done in {self.timings['release']:.1f}s")
 
     def server_argv(self, insecure: bool = True) -> list[str]:
         if self.config.app == "django":
@@ -128,25 +129,25 @@ class LocalServer:
                 start_new_session=True,
             )
         if self.run is not None:
-            self.run.record("local", {"pgid": self.process.pid, "argv": argv})
+            self.run.record(self.name, {"pgid": self.process.pid, "argv": argv})
 
         def ready() -> bool:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise StartupError("local", "dev server start",
+                raise StartupError(self.name, "dev server start",
                                    f"exited with code {self.process.returncode}", tail(self.logs()))
             return answers(self.base_url + "/")
 
         try:
             waited = wait_until(ready, timeout=READY_TIMEOUT, pause=0.05,
-                                what=f"local dev server at {self.base_url}", logs=self.logs)
+                                what=f"{self.name} dev server at {self.base_url}", logs=self.logs)
         except StartupError:
             if insecure and "unrecognized arguments: --insecure" in self.logs():
                 self.process = None  # it has exited; no staticfiles app, so no static files to serve
                 return self._start(insecure=False)
             raise
         self.timings["server"] = round(time.monotonic() - started, 3)
-        self.progress(f"local: serving at {self.base_url} (ready in {waited:.1f}s)")
+        self.progress(f"{self.name}: serving at {self.base_url} (ready in {waited:.1f}s)")
 
     def logs(self) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -162,7 +163,7 @@ class LocalServer:
                 pass
             self.process = None
         if self.run is not None:
-            self.run.forget("local")
+            self.run.forget(self.name)
         if self._tmp is not None:
             self._final_logs = self.logs()
             self._tmp.cleanup()

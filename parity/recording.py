@@ -132,15 +132,26 @@ class Recording:
 
 
 def base_test_id(nodeid: str, environment: str) -> str:
-    """The nodeid without the environment's parameter id: "t.py::f[local-2]" -> "t.py::f[2]"."""
+    """The nodeid without the environment's parameter id: "t.py::f[local-2]" -> "t.py::f[2]",
+    "t.py::f[local-rerun-2]" -> "t.py::f[2]" for the environment "local-rerun"."""
     head, bracket, params = nodeid.partition("[")
     if not bracket or not params.endswith("]"):
         return nodeid
     parts = params[:-1].split("-")
-    kept = [part for part in parts if part != environment]
-    if len(kept) == len(parts):
-        return nodeid
-    return f"{head}[{'-'.join(kept)}]" if kept else head
+    wanted = environment.split("-")
+    for start in range(len(parts) - len(wanted) + 1):
+        if parts[start:start + len(wanted)] == wanted:
+            kept = parts[:start] + parts[start + len(wanted):]
+            return f"{head}[{'-'.join(kept)}]" if kept else head
+    return nodeid
+
+
+def side_of(nodeid: str, sides: Iterable[str]) -> str | None:
+    """Which of `sides` a nodeid's parameter id names ("local-rerun" before "local"), or None."""
+    for side in sorted(sides, key=len, reverse=True):
+        if base_test_id(nodeid, side) != nodeid:
+            return side
+    return None
 
 
 def short_failure(text: str, limit: int = 300) -> str:

@@ -60,6 +60,12 @@ def worker_suffix() -> str:
     return f"_{worker}" if worker else ""
 
 
+def tmp_root(run_id: str) -> Path:
+    """Where a run's temp files live: known from its id alone, so the pytest-xdist workers of
+    a concurrent run find the controller's hand-off files there (`parity.handoff`)."""
+    return Path(tempfile.gettempdir()) / f"{TMP_PREFIX}{run_id}"
+
+
 @dataclass
 class Run:
     id: str
@@ -77,8 +83,7 @@ class Run:
         try:
             building.chmod(0o755)
             (building / "owner.pid").write_text(f"{os.getpid()} {start_time(os.getpid())}")
-            tmp = Path(tempfile.gettempdir()) / f"{TMP_PREFIX}{run_id}"
-            (building / "tmp.path").write_text(str(tmp))
+            (building / "tmp.path").write_text(str(tmp_root(run_id)))
             building.rename(directory)
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
@@ -91,7 +96,7 @@ class Run:
         try:
             path = Path((self.dir / "tmp.path").read_text().strip())
         except OSError:
-            path = Path(tempfile.gettempdir()) / f"{TMP_PREFIX}{self.id}"
+            path = tmp_root(self.id)
         path.mkdir(mode=0o755, exist_ok=True)
         return path
 

@@ -41,6 +41,8 @@ from parity.stack import Stack
 
 T = TypeVar("T")
 ENVIRONMENTS = ("local", "stack")
+RERUN = "local-rerun"
+"""--parity-noise=learn: a second local environment (own database, release step, dev server)."""
 
 
 @dataclass
@@ -78,6 +80,8 @@ class ParitySession:
         self.images: Any = None
         self.base_images: list[standins.ImageChoice] = []
         self.local: LocalServer | None = None
+        self.locals: dict[str, LocalServer] = {}
+        """Every local dev server by environment name: "local", and RERUN when wanted."""
         self.stack: Stack | None = None
         self.environments: dict[str, Environment] = {}
         self.timings = Timings()
@@ -127,28 +131,28 @@ class ParitySession:
         databases = {}
         with self.timings.phase("databases"):
             for name in self.wanted:
-                databases[name] = self.postgres.create_database(self.postgres.database_name(name))
+                databases[name] = self.postgres.create_database(
+                    self.postgres.database_name(name.replace("-", "_")))
 
         with self.timings.phase("environments"):
-            jobs = {}
-            if "local" in self.wanted:
-                jobs["local"] = lambda: self._enter(LocalServer(
-                    self.config, databases["local"].env("local"), run=self.run, progress=self.progress))
+            jobs = {name: self._local_job(name, databases[name])
+                    for name in ("local", RERUN) if name in self.wanted}
             if want_stack:
                 jobs["stack"] = lambda: self._enter(Stack(
                     self.config, databases["stack"].env("container"), run=self._run(),
                     images=self.images, progress=self.progress))
             results = self._parallel(jobs)
-        self.local = results.get("local")
+        self.locals = {name: results[name] for name in ("local", RERUN) if name in results}
+        self.local = self.locals.get("local")
         self.stack = results.get("stack")
-        for side in (self.local, self.stack):
+        for side in (*self.locals.values(), self.stack):
             if side is not None:
                 self.timings.phases.update({f"{side.name} {step}": s for step, s in side.timings.items()})
 
-        if self.local is not None:
-            self.environments["local"] = Environment(
-                "local", self.local.base_url, databases["local"].url("local"), "local://",
-                self.local.logs)
+        for name, server in self.locals.items():
+            # The rerun is the local side run again: tests see it as "local".
+            self.environments[name] = Environment(
+                "local", server.base_url, databases[name].url("local"), "local://", server.logs)
         if self.stack is not None:
             stack = self.stack
             self.environments["stack"] = Environment(
@@ -161,6 +165,10 @@ class ParitySession:
         self.timings.phases["startup"] = round(time.monotonic() - started, 3)
         self.progress(f"environments ready in {time.monotonic() - started:.1f}s: "
                       + ", ".join(f"{e.name} {e.base_url}" for e in self.environments.values()))
+
+    def _local_job(self, name: str, database: Any) -> Callable[[], LocalServer]:
+        return lambda: self._enter(LocalServer(self.config, database.env("local"), run=self.run,
+                                               progress=self.progress, name=name))
 
     def _choose_base_images(self, *, strict: bool) -> None:
         """The configured base images, or parity's stand-ins where they are not available.

@@ -191,21 +191,26 @@ class Stack:
 
     def compose(self, *args: str, timeout: float, what: str, check: bool = True,
                 cancellable: bool = True) -> str:
-        argv = [*docker_engine.compose_command(), "-p", self.project]
-        for file in self.files:
-            argv += ["-f", str(file)]
-        argv += list(args)
-        workdir = self.config.stack.compose_file.parent if self.config.stack.compose_file else None
+        argv, workdir = self.compose_argv(*args)
         done = proc.run(argv, timeout=timeout, cwd=workdir, env=self._compose_env(), what=what,
                         check=check, cancellable=cancellable)
         return done.stdout
 
+    def compose_argv(self, *args: str) -> tuple[list[str], Path | None]:
+        """The `docker compose` command line for this project, and the directory it runs in."""
+        argv = [*docker_engine.compose_command(), "-p", self.project]
+        for file in self.files:
+            argv += ["-f", str(file)]
+        argv += list(args)
+        return argv, self.config.stack.compose_file.parent if self.config.stack.compose_file else None
+
+    def compose_variables(self) -> dict[str, str]:
+        """What parity adds to the environment of every compose call (and the build script)."""
+        return {"PARITY_BASE_IMAGE": self.config.base_image,
+                "PARITY_FRONTEND_IMAGE": self.config.frontend_image, "PARITY_RUN": self.run.id}
+
     def _compose_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["PARITY_BASE_IMAGE"] = self.config.base_image
-        env["PARITY_FRONTEND_IMAGE"] = self.config.frontend_image
-        env["PARITY_RUN"] = self.run.id
-        return env
+        return {**os.environ, **self.compose_variables()}
 
     # --- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Stack:

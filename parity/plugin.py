@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from parity import distribute
 from parity import report as parity_report
 from parity.config import find_config, load_config
 from parity.errors import ParityConfigError
 from parity.fixtures import environment, http, parity_side, runner_key  # noqa: F401 - fixtures
+from parity.handoff import Handoff, handoff_dir
 from parity.interrupts import give_back_sigint, take_sigint
 from parity.markers import MARKERS, parity_skip_reason, sides_for
+from parity.progress import PairMarks
 from parity.recording import short_failure
-from parity.runner import DIVERGED_PROPERTY, SKIP_PROPERTY, ParityRunner
+from parity.runner import DIVERGED_PROPERTY, SIDES, SKIP_PROPERTY, ParityRunner
+from parity.runs import new_run_id
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,7 +35,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where to write the HTML report (default: parity-report.html)")
     group.addoption("--parity-noise", choices=("builtin", "learn"), default="builtin",
                     help="learn: also run the local side twice and treat what differs as noise")
+    group.addoption("--parity-serial", action="store_true", default=False,
+                    help="run [local] and [stack] one after the other in this process, instead of "
+                         "at the same time in a worker each (ini: parity_serial)")
     parser.addini("parity_config", "path of the pyproject.toml holding [tool.parity]", default="")
+    parser.addini("parity_serial", "run the sides one after the other (as --parity-serial)",
+                  type="bool", default=False)
+
+
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """After pytest-xdist made -n into --tx: a concurrent run gets one worker per side."""
+    sides = len(SIDES) + (config.getoption("parity_noise") == "learn")
+    distribute.choose_mode(config, sides)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,6 +62,13 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # no app here: the plugin stays out of the way of unrelated test suites
     runner = ParityRunner(config=app_config, parity=bool(config.getoption("parity")),
                           learn=config.getoption("parity_noise") == "learn")
+    if distribute.mode_of(config) == "concurrent":
+        if hasattr(config, "workerinput"):
+            runner.handoff = Handoff(Path(config.workerinput[distribute.HANDOFF_INPUT]))
+            runner.owns_environments = False
+        else:
+            runner.run_id = new_run_id()
+            runner.handoff = Handoff(handoff_dir(runner.run_id))
     config.stash[runner_key] = runner
     config.pluginmanager.register(ParityPlugin(config, runner), "parity-session")
 
@@ -57,10 +80,13 @@ class ParityPlugin:
         self.config = config
         self.runner = runner
         self.worker = hasattr(config, "workerinput")
+        self.mode = distribute.mode_of(config)
         runner.progress = self._progress
         self.reports: tuple[Path, Path] | None = None
-        # xdist's controller stops its workers; a worker leaves SIGINT as it found it.
-        self._inherited_sigint = None if self.worker else take_sigint()
+        self.marks = PairMarks(runner.sides)
+        self._nodes = 0
+        # Workers too: a worker whose controller died stops itself with SIGINT (execnet).
+        self._inherited_sigint = take_sigint()
 
     def pytest_unconfigure(self) -> None:
         give_back_sigint(self._inherited_sigint)
@@ -71,6 +97,8 @@ class ParityPlugin:
             return
         with _progress_lock:  # start-up phases report from several threads
             reporter.ensure_newline()
+            if reporter._tw.width_of_current_line:
+                reporter.line("")  # after progress marks: pytest's own newline tracking misses them
             reporter.write_line(line)
 
     def _controller(self) -> bool:
@@ -94,10 +122,56 @@ class ParityPlugin:
         sides = sides_for(list(metafunc.definition.iter_markers("only_in")), self.runner.sides)
         metafunc.parametrize("parity_side", sides, indirect=True, ids=sides)
 
+    # --- which process runs what (parity.distribute) -------------------------------------------
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """A concurrent run's worker: the side it runs, and where the environments are."""
+        if self.mode == "concurrent" and self.runner.handoff is not None:
+            node.workerinput[distribute.SIDE_INPUT] = self.runner.sides[self._nodes % len(self.runner.sides)]
+            node.workerinput[distribute.HANDOFF_INPUT] = str(self.runner.handoff.directory)
+            self._nodes += 1
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        if self.mode == "concurrent" and self.runner.handoff is not None:
+            return distribute.SideScheduling(config, self.runner.sides, log,
+                                             on_schedule=self.runner.handoff.expect_twins)
+        if len(self.runner.sides) > 1:
+            return distribute.twin_scheduling(config, self.runner.sides, log)
+        return None
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        self.marks.expect(ids)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.marks.expect(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> Generator[None, Any, Any]:
+        """One progress mark per test pair (parity.progress)."""
+        result = yield
+        if self.worker or not isinstance(report, pytest.TestReport) or result is None:
+            return result
+        category, letter, word = result
+        self.marks.held = []
+        letter, word = self.marks.mark(report.nodeid, report.when or "", letter, word)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        counted = getattr(reporter, "_progress_nodeids_reported", None)
+        if isinstance(counted, set):
+            counted.update(self.marks.held)  # the percentage counts tests, not pairs
+        return category, letter, word
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
-        needs = any("parity_side" in getattr(item, "fixturenames", ()) for item in session.items)
-        if needs and not self._controller() and not session.config.option.collectonly:
+        if self.mode == "concurrent":
+            # The controller starts the environments while its workers start and collect; a
+            # worker reads their description once it gets its first test (parity.handoff).
+            needs = not self.worker and not session.config.option.collectonly
+        else:
+            needs = any("parity_side" in getattr(item, "fixturenames", ()) for item in session.items) \
+                and not self._controller() and not session.config.option.collectonly
+        if needs:
             self.runner.start()
             error = self.runner.startup_error
             if error is not None:
@@ -127,21 +201,37 @@ class ParityPlugin:
                 report.outcome = "failed"
                 report.longrepr = divergence
                 report.user_properties.append((DIVERGED_PROPERTY, True))
+            elif divergence:  # it failed by itself: its failure shows both sides too
+                report.sections.append(("parity", divergence))
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when not in ("setup", "call", "teardown"):
+            self.runner.lost(report.nodeid)  # xdist: its worker crashed while running it
+            return
         self.runner.add_phase(report.nodeid, report.when, report.outcome, _failure(report),
                               list(report.user_properties))
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: object, error: object) -> None:
-        """xdist: every worker ran both environments; take the first worker's facts."""
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """xdist: with -n, every worker ran both environments: take the first worker's facts.
+        In a concurrent run, the [stack] worker stops waiting for [local] twins of a gone worker."""
         output = getattr(node, "workeroutput", {})
         if output.get(FACTS_OUTPUT) and not self.runner.facts:
             self.runner.facts = list(output[FACTS_OUTPUT])
+        side = getattr(node, "workerinput", {}).get(distribute.SIDE_INPUT)
+        if side and self.runner.handoff is not None:
+            self.runner.handoff.side_done(side)
+
+    def pytest_keyboard_interrupt(self) -> None:
+        """Ctrl-C or SIGTERM reached the controller alone (a CI runner signals one pid): its
+        workers stop now, not after xdist's grace period (`-n` workers tear down first)."""
+        if not self.worker:
+            distribute.stop_workers(self.config)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.marks.active = False  # the short test summary shows every report as pytest would
         self.runner.stop()
         if self.worker:
             self.config.workeroutput[FACTS_OUTPUT] = self.runner.facts  # type: ignore[attr-defined]

@@ -1,8 +1,10 @@
 """What `pytest --parity` does, as a plain object the pytest hooks call into.
 
 It owns the session's lifecycle, the recordings of every test in every environment, and the
-verdicts computed from them. Under pytest-xdist, workers start their own environments and
-record; recordings travel to the controller inside test reports and are compared there.
+verdicts computed from them. Recordings travel to the controller inside test reports and are
+compared there. Which process owns the environments depends on the mode (`parity.distribute`):
+this one (serial runs, and each worker with `-n`), or the controller of a concurrent run,
+whose workers use them through `parity.handoff` (`owns_environments=False`).
 """
 
 from __future__ import annotations
@@ -19,21 +21,23 @@ from parity.compare import NoiseRules, Verdict, compare, default_noise
 from parity.config import ParityConfig
 from parity.environment import Environment
 from parity.errors import ParityError
+from parity.handoff import Handoff
 from parity.layers import attribute
 from parity.learn import learn_noise
-from parity.recording import Recording, RecordingSession, base_test_id
+from parity.recording import Recording, RecordingSession, base_test_id, side_of
 from parity.redaction import is_secret_variable
 from parity.replay import Replayer, ReplayMode
 from parity.report import Summary
-from parity.session import ParitySession
+from parity.session import RERUN, ParitySession
 
 RECORDING_PROPERTY = "parity.recording"
 SKIP_PROPERTY = "parity.skip"
 DIVERGED_PROPERTY = "parity.diverged"
 """Set on a [stack] call report that parity itself failed: the test's own outcome was "passed"."""
 SIDES = ("local", "stack")
-RERUN_SIDE = "local-rerun"
-"""--parity-noise=learn runs the local side a second time; what differs is noise."""
+RERUN_SIDE = RERUN
+"""--parity-noise=learn runs the local side a second time, against an environment of its own
+(own database, release step and dev server), in the same order; what differs is noise."""
 
 
 @dataclass
@@ -53,6 +57,15 @@ class ParityRunner:
     facts: list[dict[str, Any]] = field(default_factory=list)
     tests_started: float | None = None
     """When the environments were ready: the "tests" phase runs from here to `stop()`."""
+    run_id: str | None = None
+    handoff: Handoff | None = None
+    """A concurrent run's hand-off: the controller publishes its environments there, the
+    workers use them and pass [local] recordings to the [stack] worker."""
+    owns_environments: bool = True
+    """False in a concurrent run's workers: the controller starts and stops the environments."""
+    environments: dict[str, Environment] = field(default_factory=dict)
+    app_url: str | None = None
+    """The stack's app server, straight (for replays); None when it is not published."""
 
     @property
     def sides(self) -> tuple[str, ...]:
@@ -66,8 +79,18 @@ class ParityRunner:
 
     # --- environments ------------------------------------------------------------------
     def start(self) -> None:
+        if not self.owns_environments:
+            assert self.handoff is not None
+            try:
+                self.environments, self.app_url = self.handoff.environments()
+            except ParityError as error:
+                self.startup_error = error
+            return
         environments = SIDES if self.parity else ("local",)
-        session = ParitySession(self.config, environments=environments, progress=self.progress)
+        if self.learn:
+            environments = (*environments, RERUN_SIDE)
+        session = ParitySession(self.config, environments=environments, progress=self.progress,
+                                run_id=self.run_id)
         try:
             session.__enter__()
         except ParityError as error:
@@ -75,10 +98,17 @@ class ParityRunner:
             self.meta.update(session.describe())  # its secrets: the error's log tail is shown
             return
         self.session = session
+        self.environments = dict(session.environments)
+        self.app_url = session.stack.app_url if session.stack is not None else None
+        if self.handoff is not None:
+            self.handoff.publish(session)
         self.tests_started = time.monotonic()
 
     def stop(self) -> None:
         """Collect the facts (they need the environments), then tear everything down."""
+        if not self.owns_environments:
+            for environment in self.environments.values():
+                environment.close()
         if self.session is not None:
             session, self.session = self.session, None
             if self.tests_started is not None:
@@ -94,12 +124,19 @@ class ParityRunner:
 
     def environment(self, side: str) -> Environment:
         __tracebackhide__ = True
-        if self.session is None and self.startup_error is None:
+        if not self.environments and self.startup_error is None:
             self.start()
         if self.startup_error is not None:
             raise self.startup_error
-        assert self.session is not None
-        return self.session.environments["local" if side == RERUN_SIDE else side]
+        return self.environments[side]
+
+    def twin(self, test_id: str) -> Recording | None:
+        """The [local] recording of a test, finished: in this process, or (a concurrent run's
+        [stack] worker) from the [local] worker, waited for."""
+        if not self.owns_environments:
+            assert self.handoff is not None
+            return self.handoff.twin(test_id)
+        return self.results.get((test_id, "local"))
 
     # --- recording -------------------------------------------------------------------------
     def recording_for(self, nodeid: str, side: str) -> Recording:
@@ -135,11 +172,8 @@ class ParityRunner:
     def _replayer(self, recording: Recording, environment: Environment,
                   mode: ReplayMode) -> Replayer:
         """Replays the [stack] test's diverging requests against the app service directly."""
-        stack = self.session.stack if self.session is not None else None
-        local_key = (recording.test_id, "local")
-        return Replayer(recording, stack_url=environment.base_url,
-                        app_url=stack.app_url if stack is not None else None, mode=mode,
-                        local=lambda: self.results.get(local_key), noise=lambda: self.noise,
+        return Replayer(recording, stack_url=environment.base_url, app_url=self.app_url, mode=mode,
+                        local=lambda: self.twin(recording.test_id), noise=lambda: self.noise,
                         timeout=self.config.compare.request_timeout,
                         unavailable="the app service's port is not published (name app_service "
                                     "and app_port in [tool.parity.stack])")
@@ -158,12 +192,24 @@ class ParityRunner:
         if when != "teardown":
             return
         phases = self.phases.pop(nodeid, [])
-        if RECORDING_PROPERTY not in data:
-            return
-        recording = Recording.from_dict(data[RECORDING_PROPERTY])
-        for phase_when, phase_outcome, phase_failure in phases:
-            recording.record_phase(phase_when, phase_outcome, phase_failure)
-        self.results[(recording.test_id, recording.environment)] = recording
+        recording = None
+        if RECORDING_PROPERTY in data:
+            recording = Recording.from_dict(data[RECORDING_PROPERTY])
+            for phase_when, phase_outcome, phase_failure in phases:
+                recording.record_phase(phase_when, phase_outcome, phase_failure)
+            self.results[(recording.test_id, recording.environment)] = recording
+        if not self.owns_environments:
+            self._hand_over(nodeid, recording)
+
+    def lost(self, nodeid: str) -> None:
+        """A test whose worker crashed: it will not hand its recording over itself."""
+        self._hand_over(nodeid, None)
+
+    def _hand_over(self, nodeid: str, recording: Recording | None) -> None:
+        """A [local] test is done: the [stack] worker may be waiting for it (also when it has
+        no recording: it errored before it made one)."""
+        if self.handoff is not None and side_of(nodeid, self.sides) == "local":
+            self.handoff.hand_over(base_test_id(nodeid, "local"), recording)
 
     def divergence_now(self, nodeid: str, side: str, call_outcome: str, failure: str | None) -> str | None:
         """In a serial run, [stack] runs right after [local]: compare at once, so the stack
@@ -171,8 +217,12 @@ class ParityRunner:
         if side != "stack" or nodeid not in self.live:
             return None
         stack = Recording.from_dict(self.live[nodeid].to_dict())
-        local = self.results.get((stack.test_id, "local"))
-        if local is None or stack.test_id in self.skipped:
+        if stack.test_id in self.skipped:
+            return None
+        local = self.twin(stack.test_id)
+        if self.handoff is not None:
+            self.handoff.forget_twin(stack.test_id)
+        if local is None:
             return None
         stack.record_phase("call", call_outcome, failure)
         verdict = compare(local, stack, self.noise)
@@ -255,7 +305,8 @@ def describe_verdict(verdict: Verdict) -> str:
     if verdict.layer:
         lines.append(f"  layer: {verdict.layer}")
         lines += [f"    - {line}" for line in verdict.evidence]
-    for difference in verdict.differences[:10]:
+    shown = [d for d in verdict.differences if not (verdict.kind == "outcome" and d.field == "outcome")]
+    for difference in shown[:10]:  # the outcomes are said above
         where = f"#{difference.exchange + 1} {difference.request}" if difference.exchange is not None else ""
         lines.append(f"  {where} {difference.field}".rstrip())
         lines.append(f"    local: {difference.local}")

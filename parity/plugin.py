@@ -263,7 +263,8 @@ class ParityPlugin:
         terminalreporter.write_line(f"reports: {html_path}  {json_path}")
 
 
-_progress_lock = threading.Lock()
+_progress_lock = threading.RLock()
+"""Reentrant: a signal handler (teardown's "please wait") may print while the main thread prints."""
 FACTS_OUTPUT = "parity_facts"
 
 

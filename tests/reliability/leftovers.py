@@ -74,8 +74,11 @@ def count(scope: Scope) -> dict[str, list[str]]:
         "volumes": _labelled(engine.volumes.list(filters={"label": LABEL}), scope),
         "images": _images(engine, scope),
         "processes": processes(scope),
+        # pytest-of-<user> is pytest's own temp root, not parity's: pytest-xdist's controller
+        # makes pytest's numbered base temp dir in it on every run (pytest keeps the newest 3).
         "temp dirs": sorted(str(p) for p in scope.tmpdir.iterdir()
-                            if p != scope.state_dir and p not in scope.keep),
+                            if p != scope.state_dir and p not in scope.keep
+                            and not p.name.startswith("pytest-of-")),
         "run dirs": sorted(p.name for p in (scope.state_dir / "runs").glob("*")
                            ) if (scope.state_dir / "runs").is_dir() else [],
         "databases": databases(scope),

@@ -103,14 +103,24 @@ def local_only(bench: Bench, rep: int) -> Run:
     return pytest_run(bench, "a", rep, [])
 
 
-def warm(bench: Bench, rep: int) -> Run:
-    """(b) pytest --parity with the images already built."""
-    run = pytest_run(bench, "b", rep, ["--parity"])
+def warm(bench: Bench, rep: int, case: str = "b", args: tuple[str, ...] = ()) -> Run:
+    """(b) pytest --parity with the images already built: the two sides at the same time."""
+    run = pytest_run(bench, case, rep, ["--parity", *args])
     built = run.probe.get("images_built")
     if built:
         run.ok = False
         run.notes.append(f"not warm: built {built} (the app changed during the benchmark?)")
     return run
+
+
+def warm_serial(bench: Bench, rep: int) -> Run:
+    """(b-serial) the same, in one process: [local] then [stack] per test."""
+    return warm(bench, rep, "b-serial", ("--parity-serial",))
+
+
+def warm_n2(bench: Bench, rep: int) -> Run:
+    """(b-n2) the same with -n 2: two workers, each with its own Postgres, dev server and stack."""
+    return warm(bench, rep, "b-n2", ("-n", "2"))
 
 
 def cold(bench: Bench, rep: int) -> Run:
@@ -149,7 +159,7 @@ def script_baseline(bench: Bench, rep: int) -> Run:
 
 
 CASE_RUNNERS: dict[str, Callable[[Bench, int], Run]] = {
-    "a": local_only, "b": warm, "c": cold, "d": script_baseline,
+    "a": local_only, "b": warm, "b-serial": warm_serial, "b-n2": warm_n2, "c": cold, "d": script_baseline,
 }
 
 

@@ -1,12 +1,13 @@
 """Measure parity on the reference app and write benchmarks/results.json.
 
-    python benchmarks/run.py [--reps 3] [--quick] [--only a,b,c,d,scaling] [--out PATH]
+    python benchmarks/run.py [--reps 3] [--quick] [--only a,b,b-serial,b-n2,c,d,scaling] [--out PATH]
 
 Cases (see benchmarks/README.md), run side by side and alternating, `--reps` times each:
-(a) local-only suite, (b) warm `pytest --parity`, (c) cold `pytest --parity`, (d) the
+(a) local-only suite, (b) warm `pytest --parity` (the sides at the same time), (b-serial) the
+same in one process, (b-n2) the same with `-n 2`, (c) cold `pytest --parity`, (d) the
 sequential script a user would write without parity; then the scaling figure (200 generated
-tests: parity vs local-only, -n 2 vs serial). Medians, the phase breakdown of (b) and (c), the
-targets of issue 8 and the load average during the run go to results.json.
+tests: the per-test cost of each way of running vs local-only). Medians, the phase breakdown of
+(b), (b-serial) and (c), the targets and the load average during the run go to results.json.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import baseline, harness  # noqa: E402 - after the path fix: run as a script
 from benchmarks.cases import CASE_RUNNERS, Bench, base_image_env, pytest_run  # noqa: E402
 from benchmarks.scaling import TESTS, run_scaling  # noqa: E402
+
+ALL = ",".join([*harness.CASES, "scaling"])
 
 
 class LoadSampler:
@@ -76,7 +79,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each case (default 3)")
     parser.add_argument("--quick", action="store_true", help="one repetition of everything: for debugging")
-    parser.add_argument("--only", default="a,b,c,d,scaling", help="comma-separated subset of a,b,c,d,scaling")
+    parser.add_argument("--only", default=ALL, help=f"comma-separated subset of {ALL}")
     parser.add_argument("--app", type=Path, default=ROOT / "scenarios" / "labbook", help="the reference app")
     parser.add_argument("--out", type=Path, default=None,
                         help="default: benchmarks/results.json; benchmarks/out/results-partial.json "
@@ -86,7 +89,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.reps = 1
     if args.out is None:
-        partial = args.quick or args.reps < 3 or args.only != "a,b,c,d,scaling"
+        partial = args.quick or args.reps < 3 or set(args.only.split(",")) != set(ALL.split(","))
         args.out = ROOT / "benchmarks" / ("out/results-partial.json" if partial else "results.json")
     unknown = set(args.only.split(",")) - {*harness.CASES, "scaling"}
     if unknown or args.reps < 1:
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[harness.Run]] = {case: [] for case in cases}
     scaling_runs: dict[str, list[dict[str, Any]]] | None = None
     with LoadSampler() as load:
-        if {"b", "c"} & set(cases):
+        if {"b", "b-serial", "b-n2", "c"} & set(cases):
             say("warm-up: pytest --parity (untimed: builds the images when the app changed)")
             warmup = pytest_run(bench, "warmup", 0, ["--parity"])
             if not warmup.ok:

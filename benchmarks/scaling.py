@@ -4,8 +4,9 @@ Each test GETs two of the app's cheap endpoints: no login (the app's password ha
 drown what is measured) and no static file (runserver and nginx send it with different
 Last-Modified/ETag headers by nature, noise the app's own tests declare). The copy keeps the
 app's name, so its images are labelled like the app's; they are removed again at the end.
-Four configurations, alternating per repetition: local-only and --parity, each serial and
-with `-n 2` (pytest-xdist).
+Five configurations, alternating per repetition: local-only (one process, and `-n 2`), and
+`--parity` three ways: the default (the two sides at the same time, a worker each),
+`--parity-serial` (one process) and `-n 2` (two workers, each with its own environments).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ ENDPOINTS = ("/health/", "/api/instruments/", "/api/instruments/?page=2", "/api/
 CONFIGURATIONS: dict[str, list[str]] = {
     "local": [],
     "parity": ["--parity"],
+    "parity serial": ["--parity", "--parity-serial"],
     "local -n 2": ["-n", "2"],
     "parity -n 2": ["--parity", "-n", "2"],
 }

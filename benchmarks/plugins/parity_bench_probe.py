@@ -7,7 +7,10 @@ It writes, to the file named by PARITY_BENCH_PROBE, what only the pytest process
 - `overhead`: seconds spent inside parity's recording ("record": RecordingSession._record and
   _record_failure), carrying recordings in test reports ("report": Recording.to_dict,
   from_dict, ParityRunner.add_phase) and comparing them ("compare": compare(),
-  divergence_now, verdicts), each call counted once, in its outermost instrumented caller.
+  divergence_now, verdicts), each call counted once, in its outermost instrumented caller,
+  summed over the controller and its pytest-xdist workers (they record and compare too);
+- `waits`: seconds the [stack] worker of a concurrent run waited for [local] twins
+  (Handoff.twin, outside `overhead`: it is time the other side was behind, not work).
 
 With PARITY_BENCH_NOCACHE=1 it also makes every image build skip Docker's layer cache, the
 state of a CI machine that never built this app: the cold case (c). Nothing here changes
@@ -43,6 +46,13 @@ class _Clock:
 
     @contextlib.contextmanager
     def measure(self, category: str) -> Iterator[None]:
+        if category in WAITS:
+            started = time.perf_counter()
+            try:
+                yield
+            finally:
+                self.add(category, time.perf_counter() - started)
+            return
         depth = getattr(self._local, "depth", 0)
         self._local.depth = depth + 1
         started = time.perf_counter()
@@ -51,13 +61,17 @@ class _Clock:
         finally:
             self._local.depth = depth
             if depth == 0:
-                elapsed = time.perf_counter() - started
-                with self._lock:
-                    self.seconds[category] = self.seconds.get(category, 0.0) + elapsed
-                    self.calls[category] = self.calls.get(category, 0) + 1
+                self.add(category, time.perf_counter() - started)
+
+    def add(self, category: str, seconds: float, calls: int = 1) -> None:
+        with self._lock:
+            self.seconds[category] = self.seconds.get(category, 0.0) + seconds
+            self.calls[category] = self.calls.get(category, 0) + calls
 
 
 _clock = _Clock()
+WAITS = frozenset({"twin wait"})
+WORKER_OUTPUT = "parity_bench_probe"
 
 
 def _wrap(owner: Any, name: str, category: str) -> None:
@@ -75,7 +89,7 @@ def _wrap(owner: Any, name: str, category: str) -> None:
 
 
 def _instrument() -> None:
-    from parity import recording, runner
+    from parity import handoff, recording, runner
 
     for name in ("_record", "_record_failure"):
         _wrap(recording.RecordingSession, name, "record")
@@ -92,6 +106,7 @@ def _instrument() -> None:
     _wrap(runner, "compare", "compare")
     for name in ("divergence_now", "verdicts"):
         _wrap(runner.ParityRunner, name, "compare")
+    _wrap(handoff.Handoff, "twin", "twin wait")
 
 
 def _no_layer_cache() -> None:
@@ -129,17 +144,30 @@ class Probe:
         per_side = self.durations.setdefault(side, {})
         per_side[report.when] = per_side.get(report.when, 0.0) + report.duration
 
+    def pytest_sessionfinish(self) -> None:
+        if hasattr(self.config, "workerinput"):  # before xdist sends the worker's output home
+            self.config.workeroutput[WORKER_OUTPUT] = {  # type: ignore[attr-defined]
+                "seconds": dict(_clock.seconds), "calls": dict(_clock.calls)}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any) -> None:
+        found = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT) or {}
+        for category, seconds in found.get("seconds", {}).items():
+            _clock.add(category, float(seconds), int(found.get("calls", {}).get(category, 0)))
+
     def pytest_unconfigure(self) -> None:
         if hasattr(self.config, "workerinput"):
-            return  # xdist workers: the controller sees every report
+            return  # xdist workers: the controller sees every report, and their clocks
+        work = {k: v for k, v in _clock.seconds.items() if k not in WAITS}
         document = {
             "tests": self.tests,
             "tests_wall": None if self.first is None or self.last is None
             else round(self.last - self.first, 3),
             "durations": {side: {k: round(v, 3) for k, v in phases.items()}
                           for side, phases in self.durations.items()},
-            "overhead": {**{k: round(v, 4) for k, v in _clock.seconds.items()},
-                         "total": round(sum(_clock.seconds.values()), 4)},
+            "overhead": {**{k: round(v, 4) for k, v in work.items()},
+                         "total": round(sum(work.values()), 4)},
+            "waits": {k: round(v, 4) for k, v in _clock.seconds.items() if k in WAITS},
             "calls": dict(_clock.calls),
         }
         self.path.write_text(json.dumps(document, indent=2))

@@ -60,28 +60,34 @@ def _figures(a: float, b: float, c: float, d: float, **phases: float) -> dict[st
     }
 
 
+SCALING = {"parity_vs_local_per_test": 1.3}
+
+
 def test_every_target_met() -> None:
-    targets = {t.key: t for t in harness.targets(_figures(10.0, 20.0, 30.0, 40.0))}
-    assert targets["warm_overhead"].limit == 22.0
-    assert targets["cold_vs_baseline"].value == 0.75
+    targets = {t.key: t for t in harness.targets(_figures(10.0, 14.0, 30.0, 60.0), SCALING)}
+    assert targets["warm_overhead"].limit == 15.0  # 1.3 x a + 2 s
+    assert targets["cold_vs_baseline"].value == 0.5
     assert targets["teardown"].value == 1.5  # the slower of b and c
     assert targets["recording_overhead"].value == 0.02
+    assert targets["per_test"].value == 1.3
     assert all(t.met for t in targets.values())
 
 
-@pytest.mark.parametrize(("figures", "missed"), [
-    (_figures(10.0, 22.5, 30.0, 40.0), "warm_overhead"),
-    (_figures(10.0, 20.0, 30.0, 40.0, images=0.6), "warm_images"),
-    (_figures(10.0, 20.0, 33.0, 40.0), "cold_vs_baseline"),
-    (_figures(10.0, 20.0, 30.0, 40.0, teardown_b=2.3), "teardown"),
-    (_figures(10.0, 20.0, 30.0, 40.0, share=0.06), "recording_overhead"),
+@pytest.mark.parametrize(("figures", "scaling", "missed"), [
+    (_figures(10.0, 15.5, 30.0, 60.0), SCALING, "warm_overhead"),
+    (_figures(10.0, 14.0, 30.0, 60.0, images=0.6), SCALING, "warm_images"),
+    (_figures(10.0, 14.0, 37.0, 60.0), SCALING, "cold_vs_baseline"),
+    (_figures(10.0, 14.0, 30.0, 60.0, teardown_b=2.3), SCALING, "teardown"),
+    (_figures(10.0, 14.0, 30.0, 60.0, share=0.06), SCALING, "recording_overhead"),
+    (_figures(10.0, 14.0, 30.0, 60.0), {"parity_vs_local_per_test": 1.4}, "per_test"),
 ])
-def test_each_target_can_be_missed(figures: dict[str, dict[str, Any]], missed: str) -> None:
-    verdicts = {t.key: t.met for t in harness.targets(figures)}
+def test_each_target_can_be_missed(figures: dict[str, dict[str, Any]], scaling: dict[str, Any],
+                                   missed: str) -> None:
+    verdicts = {t.key: t.met for t in harness.targets(figures, scaling)}
     assert verdicts.pop(missed) is False
     assert all(verdicts.values())
     by = {t["key"]: t["by"] for t in harness.results(figures=figures, machine={"loadavg": {}},
-                                                      settings={}, scaling=None)["targets"]}
+                                                      settings={}, scaling=scaling)["targets"]}
     assert by[missed] > 0
 
 
@@ -102,7 +108,7 @@ def test_results_document_is_valid_json_with_the_schema() -> None:
     assert harness.validate(json.loads(json.dumps(document))) == []
     assert document["schema"] == harness.SCHEMA
     assert [t["key"] for t in document["targets"]] == [
-        "warm_overhead", "warm_images", "cold_vs_baseline", "teardown", "recording_overhead"]
+        "warm_overhead", "warm_images", "cold_vs_baseline", "teardown", "recording_overhead", "per_test"]
     assert any("cold parity run" in line for line in harness.summary_lines(document))
 
 
@@ -125,12 +131,16 @@ def test_scaling_figure_per_test_overhead_and_parallel_ratio() -> None:
         return [{"seconds": seconds, "tests_wall": loop, "ok": True},
                 {"seconds": 999.0, "tests_wall": 999.0, "ok": False}]
 
-    figure = harness.scaling_figure({"local": runs(10.0, 4.0), "parity": runs(20.0, 10.0),
-                                     "local -n 2": runs(8.0, 3.0), "parity -n 2": runs(15.0, 7.0)}, 200)
+    figure = harness.scaling_figure({"local": runs(10.0, 4.0), "parity": runs(12.0, 5.0),
+                                     "parity serial": runs(20.0, 10.0), "local -n 2": runs(8.0, 3.0),
+                                     "parity -n 2": runs(15.0, 7.0)}, 200)
     assert figure["per_test_seconds"]["local"] == 0.02
-    assert figure["parity_overhead_per_test_seconds"] == 0.03
-    assert figure["parity_vs_local_per_test"] == 2.5
+    assert figure["parity_overhead_per_test_seconds"] == 0.005
+    assert figure["parity_vs_local_per_test"] == 1.25
+    assert figure["per_test_vs_local"] == {"local": 1.0, "parity": 1.25, "parity serial": 2.5,
+                                           "local -n 2": 0.75, "parity -n 2": 1.75}
     assert figure["n2_vs_serial_wall"] == {"local": 0.8, "parity": 0.75}
+    assert figure["parity_vs_serial_wall"] == 0.6
 
 
 def test_generated_tests_are_python_with_distinct_names_and_known_endpoints() -> None:

@@ -70,8 +70,12 @@ class SideScheduling:
     sent at once. Implements xdist's `Scheduling` protocol."""
 
     def __init__(self, config: pytest.Config, sides: Sequence[str], log: Any = None,
-                 on_schedule: Callable[[list[str]], None] = lambda ids: None) -> None:
+                 on_schedule: Callable[[list[str]], None] = lambda ids: None,
+                 refuse: Callable[[], str | None] = lambda: None) -> None:
         self.config = config
+        self.refuse = refuse
+        """Why not to run any test (a collection error, as a serial run stops for), or None."""
+        self.refused: str | None = None
         self.sides = tuple(sides)
         self.numnodes = len(config.option.tx)
         self.log = log
@@ -123,7 +127,8 @@ class SideScheduling:
             return
         self._scheduled = True
         collection = _same_collection(self.collections, self.config)
-        if collection is None:
+        self.refused = self.refuse() if collection is not None else None
+        if collection is None or self.refused:
             for node in self.nodes:
                 node.shutdown()
             return

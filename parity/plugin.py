@@ -85,6 +85,8 @@ class ParityPlugin:
         self.reports: tuple[Path, Path] | None = None
         self.marks = PairMarks(runner.sides)
         self._nodes = 0
+        self.scheduler: distribute.SideScheduling | None = None
+        self.session: pytest.Session | None = None
         # Workers too: a worker whose controller died stops itself with SIGINT (execnet).
         self._inherited_sigint = take_sigint()
 
@@ -134,8 +136,10 @@ class ParityPlugin:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         if self.mode == "concurrent" and self.runner.handoff is not None:
-            return distribute.SideScheduling(config, self.runner.sides, log,
-                                             on_schedule=self.runner.handoff.expect_twins)
+            self.scheduler = distribute.SideScheduling(
+                config, self.runner.sides, log, on_schedule=self.runner.handoff.expect_twins,
+                refuse=self._collection_errors)
+            return self.scheduler
         if len(self.runner.sides) > 1:
             return distribute.twin_scheduling(config, self.runner.sides, log)
         return None
@@ -162,8 +166,16 @@ class ParityPlugin:
             counted.update(self.marks.held)  # the percentage counts tests, not pairs
         return category, letter, word
 
+    def _collection_errors(self) -> str | None:
+        """As a serial run stops after collection errors, so does a concurrent one."""
+        session = self.session
+        if session is None or not session.testsfailed or self.config.option.continue_on_collection_errors:
+            return None
+        return f"{session.testsfailed} error{'s' if session.testsfailed != 1 else ''} during collection"
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        self.session = session
         if self.mode == "concurrent":
             # The controller starts the environments while its workers start and collect; a
             # worker reads their description once it gets its first test (parity.handoff).
@@ -182,7 +194,17 @@ class ParityPlugin:
                     self._progress(parity_report.redact("\n".join(lines), secrets))
                 pytest.exit(parity_report.redact(f"parity: {error.one_line()}", secrets),
                             returncode=error.exit_code)
-        return (yield)
+        try:
+            result = yield
+        except KeyboardInterrupt as stop:
+            if self.scheduler is None or not str(stop).startswith("stopping after"):
+                raise
+            # -x / --maxfail: pytest-xdist stops as if interrupted (exit 2); a serial run fails (1).
+            session.shouldfail = str(stop)
+            raise session.Failed(str(stop)) from None
+        if self.scheduler is not None and self.scheduler.refused:
+            raise session.Interrupted(self.scheduler.refused)
+        return result
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(

@@ -191,3 +191,14 @@ def test_one_progress_mark_per_pair_the_worst_of_the_twins() -> None:
     assert marks.mark("t.py::a[local]", "setup", "", "") == ("", "")
     marks.active = False
     assert marks.mark("t.py::a[stack]", "call", "F", "FAILED") == ("F", "FAILED")
+
+
+def test_side_scheduling_runs_nothing_after_collection_errors_as_a_serial_run() -> None:
+    local, stack = FakeNode("gw0", "local"), FakeNode("gw1", "stack")
+    scheduler = distribute.SideScheduling(fake_config(2), SIDES, refuse=lambda: "1 error during collection")
+    for node in (local, stack):
+        scheduler.add_node(node)
+        scheduler.add_node_collection(node, COLLECTION)
+    scheduler.schedule()
+    assert local.sent == stack.sent == [] and local.shut and stack.shut
+    assert scheduler.refused == "1 error during collection" and scheduler.tests_finished

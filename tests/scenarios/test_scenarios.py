@@ -5,6 +5,10 @@ Each test copies a scenario into its tmp dir (scenarios/drifts/apply.py), runs
 code and the JSON report against what the scenario's expected.toml names (the schema is in
 scenarios/drifts/README.md). The reference apps must report no divergence and no failing fact.
 
+Every scenario runs in each way `pytest --parity` can run (`MODES`): the sides at the same
+time (the default), in one process (`--parity-serial`), and with `-n 2`; each must give the
+verdicts expected.toml names.
+
 Runs with labbook's own deploy/ stack tag their images per scenario
 (`labbook-app:scenario-<name>`) so that concurrent runs of other scenarios, or a developer's
 `labbook-app:dev`, are never overwritten; those tags stay as the build cache of the next run.
@@ -27,6 +31,7 @@ from tests.scenarios.support import DRIFTS, apply
 pytestmark = pytest.mark.integration
 
 RUN_TIMEOUT = 900
+MODES = {"concurrent": (), "serial": ("--parity-serial",), "n2": ("-n", "2")}
 
 
 class ParityRun:
@@ -78,15 +83,17 @@ def run_parity(app: Path, tmp: Path, *, args: list[str], shell_env: Mapping[str,
 # --- the reference apps ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(("base", "stack_mode", "at_least"), [
     ("labbook", "generated", 63),
     ("labbook", "own", 63),
     ("wsgi-hello", "generated", 10),
 ], ids=["labbook", "labbook-own-deploy", "wsgi-hello"])
-def test_reference_app_is_at_parity(tmp_path: Path, base: str, stack_mode: str, at_least: int) -> None:
+def test_reference_app_is_at_parity(tmp_path: Path, base: str, stack_mode: str, at_least: int,
+                                    mode: str) -> None:
     app = apply.copy_base(base, tmp_path)
     apply.configure(app, {}, stack_mode, base)
-    run = run_parity(app, tmp_path, args=[], shell_env={},
+    run = run_parity(app, tmp_path, args=list(MODES[mode]), shell_env={},
                      own_stack_tag="reference" if stack_mode == "own" else None)
     counts = run.report["counts"]
     assert run.failing() == [], run.context()
@@ -100,12 +107,13 @@ def test_reference_app_is_at_parity(tmp_path: Path, base: str, stack_mode: str, 
 # --- the drift scenarios and their controls ---------------------------------------------------
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("scenario", DRIFTS, ids=[p.name for p in DRIFTS])
-def test_drift_scenario(tmp_path: Path, scenario: Path) -> None:
+def test_drift_scenario(tmp_path: Path, scenario: Path, mode: str) -> None:
     expected = apply.load_expected(scenario)
     app = apply.materialize(scenario, tmp_path)
     own = expected.get("stack_mode") == "own"
-    run = run_parity(app, tmp_path, args=list(expected.get("args", [])),
+    run = run_parity(app, tmp_path, args=[*MODES[mode], *expected.get("args", [])],
                      shell_env=dict(expected.get("shell_env", {})),
                      own_stack_tag=scenario.name if own else None)
 

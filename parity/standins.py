@@ -186,12 +186,14 @@ def stands_in_for(kind: str, standin_tag: str, reference: str) -> bool:
 
 def find_standin(engine: Any, kind: str, reference: str) -> str | None:
     """The stand-in parity built for `reference`: the current recipe's, else the newest."""
-    candidates: list[tuple[str, str]] = []
-    for image in engine.images.list(filters={"label": f"{LABEL_KIND}={kind}"}):
-        for name in image.tags:
+    candidates: list[tuple[int, str]] = []
+    # One listing call, no inspect per image: the label also marks every image built FROM a
+    # stand-in, and one removed between a listing and its inspect failed the whole start.
+    for image in engine.api.images(filters={"label": f"{LABEL_KIND}={kind}"}):
+        for name in image.get("RepoTags") or ():
             repository, tag = split_reference(name)
             if repository == f"parity-base/{kind}" and stands_in_for(kind, tag, reference):
-                candidates.append((str(image.attrs.get("Created", "")), name))
+                candidates.append((int(image.get("Created") or 0), name))
     if not candidates:
         return None
     current = {recipe.reference for recipe in recipes()}

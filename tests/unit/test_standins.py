@@ -57,7 +57,7 @@ def test_nginx_stand_in_covers_the_release_channels(reference: str, expected: bo
 
 
 class FakeImage:
-    def __init__(self, tag: str, created: str = "2026-01-01T00:00:00Z") -> None:
+    def __init__(self, tag: str, created: int = 1767225600) -> None:
         self.tags = [tag]
         self.id = "sha256:" + tag
         self.attrs = {"Created": created}
@@ -82,16 +82,21 @@ class FakeApi:
     timeout = 120
 
     def __init__(self, images: FakeImages, registry: dict[str, FakeImage]) -> None:
-        self.images = images
+        self.present = images
         self.registry = registry
         self.pulled: list[str] = []
+
+    def images(self, filters: dict[str, str]) -> list[dict[str, object]]:
+        """The low-level listing: one call, plain dicts (no inspect per image)."""
+        return [{"RepoTags": image.tags, "Created": image.attrs["Created"]}
+                for image in self.present.list(filters)]
 
     def pull(self, repository: str, tag: str) -> None:
         reference = f"{repository}:{tag}"
         self.pulled.append(reference)
         if reference not in self.registry:
             raise docker.errors.APIError("no such host")
-        self.images.present.append(self.registry[reference])
+        self.present.present.append(self.registry[reference])
 
 
 class FakeEngine:
@@ -150,11 +155,11 @@ def test_a_stand_in_for_another_python_is_not_used() -> None:
 
 def test_the_current_recipe_wins_over_a_newer_older_recipe_image() -> None:
     engine = FakeEngine()
-    engine.images.present = [FakeImage("parity-base/python:3.11-bookworm-0000000000", "2027-01-01"),
-                             FakeImage(CURRENT_PYTHON, "2026-01-01")]
+    engine.images.present = [FakeImage("parity-base/python:3.11-bookworm-0000000000", 1798761600),
+                             FakeImage(CURRENT_PYTHON, 1767225600)]
     assert find_standin(engine, "python", "python:3.11-slim") == CURRENT_PYTHON
-    engine.images.present = [FakeImage("parity-base/python:3.11-bookworm-0000000000", "2025-01-01"),
-                             FakeImage("parity-base/python:3.11-bookworm-1111111111", "2025-06-01")]
+    engine.images.present = [FakeImage("parity-base/python:3.11-bookworm-0000000000", 1735689600),
+                             FakeImage("parity-base/python:3.11-bookworm-1111111111", 1748736000)]
     assert find_standin(engine, "python", "python:3.11-slim") == \
         "parity-base/python:3.11-bookworm-1111111111"
 

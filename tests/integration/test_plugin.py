@@ -124,13 +124,3 @@ def test_without_parity_only_local_runs_and_docker_is_not_touched(
     result.stdout.fnmatch_lines(["*test_status?local? PASSED*"])
     result.stdout.no_fnmatch_line("*?stack?*")
     assert not (pytester.path / "parity-report.json").exists()
-
-
-def test_xdist_gives_the_same_verdicts_as_serial(pytester: pytest.Pytester) -> None:
-    make_app(pytester, stack_env={"TINYAPP_GREETING": "moin"})
-    serial = pytester.runpytest_subprocess("--parity", "-p", "no:cacheprovider",
-                                           "--parity-report=serial.json", timeout=600)
-    parallel = pytester.runpytest_subprocess("--parity", "-p", "no:cacheprovider", "-n", "2",
-                                             "--parity-report=parallel.json", timeout=600)
-    assert serial.ret == parallel.ret == 1
-    assert verdicts(pytester.path / "serial.json") == verdicts(pytester.path / "parallel.json")

@@ -261,6 +261,7 @@ class ParityPlugin:
         if not self.runner.parity or self.runner.startup_error is not None \
                 or self.config.option.collectonly or not self.runner.results:
             return  # nothing ran against the environments: no parity summary to give
+        self.runner.meta["mode"] = self.mode  # concurrent, distributed (-n) or serial
         summary = self.runner.summary()
         json_path, html_path = parity_report.paths(
             self.config.getoption("parity_report"), self.config.getoption("parity_html"),

@@ -77,7 +77,8 @@ class ParityConfig:
     frontend_image: str
     static_url: str
     env: Mapping[str, str]
-    release: tuple[str, ...]
+    release: tuple[tuple[str, ...], ...]
+    """The release commands, each an argv, run in order per environment on its own database."""
     local: LocalConfig
     stack: StackConfig
     compare: CompareConfig
@@ -344,12 +345,7 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> P
     env = reader.env_table(table, "env", p)
 
     default_release = DEFAULT_DJANGO_RELEASE if app == "django" else None
-    release_text = reader.string(table, "release", p, default_release)
-    try:
-        release = tuple(shlex.split(release_text)) if release_text else ()
-    except ValueError as exc:
-        raise reader.error(f"{p}.release", f"cannot be split into a command ({exc})",
-                           "balance the quotes", release_text) from None
+    release = _read_release(reader, table, p, default_release)
 
     local_table = reader.subtable(table, "local", p)
     reader.check_keys(local_table, _LOCAL_KEYS, f"{p}.local")
@@ -372,6 +368,31 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> P
                                                             ("frontend_image", "PARITY_FRONTEND_IMAGE"))
                                   if environ.get(variable)),
     )
+
+
+def _read_release(reader: _Reader, table: Mapping[str, Any], p: str,
+                  default: str | None) -> tuple[tuple[str, ...], ...]:
+    """`release`: one command, or a list of commands run in order; each split like a shell."""
+    value = table.get("release", default)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        commands = [reader.string(table, "release", p, default) or ""]
+    elif isinstance(value, list) and all(isinstance(item, str) and item.strip() for item in value):
+        commands = list(value)
+    else:
+        raise reader.error(f"{p}.release", "must be a command or a list of commands",
+                           'e.g. release = ["python manage.py migrate --noinput", '
+                           '"python manage.py load_initial_data"]', value)
+    steps = []
+    for index, command in enumerate(commands):
+        try:
+            steps.append(tuple(shlex.split(command)))
+        except ValueError as exc:
+            where = f"{p}.release" if isinstance(value, str) else f"{p}.release[{index}]"
+            raise reader.error(where, f"cannot be split into a command ({exc})",
+                               "balance the quotes", command) from None
+    return tuple(steps)
 
 
 def _read_stack(reader: _Reader, table: Mapping[str, Any], root: Path) -> StackConfig:

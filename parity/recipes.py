@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from parity.buildcontext import APP_DIR, WHEELS_DIR
 from parity.config import ParityConfig
@@ -20,7 +21,7 @@ APP_SERVICE = "app"
 FRONTEND_SERVICE = "frontend"
 APP_USER = "app"
 APP_UID = 10001
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 """Bump when the way images are built changes in a way the generated files do not show."""
 
 APP_DOCKERFILE = "Dockerfile.app"
@@ -28,8 +29,16 @@ FRONTEND_DOCKERFILE = "Dockerfile.frontend"
 NGINX_CONF = "nginx.conf"
 SITE_CONF = "parity.conf"
 COLLECTSTATIC_SCRIPT = "collectstatic.py"
-BUILD_DATABASE_URL = "postgresql://collectstatic@127.0.0.1:5432/collectstatic"
-"""Never connected to: collectstatic needs no database, some settings modules need the variable."""
+SETTINGS_PROBE = "settings_probe.py"
+BUILD_DATABASE = "collectstatic"
+BUILD_DATABASE_URL = f"postgresql://{BUILD_DATABASE}@127.0.0.1:5432/{BUILD_DATABASE}"
+"""Never connected to: collectstatic needs no database, some settings modules need the variable.
+The settings record taken at build time shows whether the settings follow it."""
+BUILD_DATABASE_ENV = (f'DATABASE_URL="${{DATABASE_URL:-{BUILD_DATABASE_URL}}}" PGHOST=127.0.0.1 '
+                      f"PGPORT=5432 PGUSER={BUILD_DATABASE} PGDATABASE={BUILD_DATABASE}")
+RECORD_DIR = "/srv/parity"
+MEDIA_CONF = f"{RECORD_DIR}/media.conf"
+"""The nginx location serving MEDIA_URL, written by settings_probe.py at build time ('' if none)."""
 STATIC_ROOT = "/srv/static"
 CODE_DIR = "/srv/app"
 VENV = "/opt/venv"
@@ -45,6 +54,7 @@ def render(config: ParityConfig) -> dict[str, str]:
         NGINX_CONF: _NGINX_CONF,
         SITE_CONF: site_conf(config),
         COLLECTSTATIC_SCRIPT: _COLLECTSTATIC,
+        SETTINGS_PROBE: (Path(__file__).parent / SETTINGS_PROBE).read_text(encoding="utf-8"),
     }
 
 
@@ -56,16 +66,20 @@ def _app_dockerfile(config: ParityConfig) -> str:
     env_line = " \\\n    ".join(f"{name}={_quote(value)}" for name, value in env.items())
     copy_script = ""
     if config.app == "django":
-        copy_script = f"COPY {COLLECTSTATIC_SCRIPT} /opt/parity/{COLLECTSTATIC_SCRIPT}\n"
+        copy_script = f"COPY {COLLECTSTATIC_SCRIPT} {SETTINGS_PROBE} /opt/parity/\n"
         collect = (
             "# Static files are collected at build time with the settings' defaults: the run-time\n"
             "# environment (env, stack.env) comes from compose and never enters an image. Settings\n"
-            "# that demand a DATABASE_URL at import get a placeholder for this one step only.\n"
-            f"RUN mkdir -p {STATIC_ROOT} && DATABASE_URL=\"${{DATABASE_URL:-{BUILD_DATABASE_URL}}}\" "
-            f"python /opt/parity/{COLLECTSTATIC_SCRIPT}"
+            "# that demand a DATABASE_URL at import get a placeholder for this one step only. The\n"
+            "# settings parity needs later (MEDIA_ROOT, MEDIA_URL, the database) are recorded, and\n"
+            "# MEDIA_ROOT is made the app user's, so the per-run media volume mounted there is too.\n"
+            f"RUN mkdir -p {STATIC_ROOT} && export {BUILD_DATABASE_ENV} \\\n"
+            f" && python /opt/parity/{COLLECTSTATIC_SCRIPT} \\\n"
+            f" && python /opt/parity/{SETTINGS_PROBE} --record {RECORD_DIR}/app-settings.json "
+            f"--media-owner {APP_UID}"
         )
     else:
-        collect = f"RUN mkdir -p {STATIC_ROOT}"
+        collect = f"RUN mkdir -p {STATIC_ROOT} {RECORD_DIR} && touch {MEDIA_CONF}"
     command = json.dumps([
         "gunicorn", config.wsgi, "--bind", f"0.0.0.0:{APP_PORT}", "--workers", "2",
         "--access-logfile", "-", "--forwarded-allow-ips", "*",
@@ -75,8 +89,9 @@ def _app_dockerfile(config: ParityConfig) -> str:
 FROM {config.base_image}
 RUN useradd --uid {APP_UID} --user-group --create-home {APP_USER}
 COPY {WHEELS_DIR}/ /wheels/
-# The wheelhouse is what `pip wheel` resolved on the host for the requirements, plus gunicorn
-# (which serves the app in the stack) when they lack it: install all of it, offline. The base
+# The wheelhouse is what `pip wheel` resolved inside this base image, for its own Python, for
+# the requirements plus gunicorn (which serves the app in the stack) when they lack it:
+# install all of it, offline. The base
 # image's own pip installs into the venv (`--python`, pip >= 22.3): seeding the venv with
 # ensurepip would double this step's time. Without such a pip, ensurepip it is.
 RUN python3 -m venv --without-pip {VENV} \\
@@ -109,6 +124,7 @@ RUN rm -f /etc/nginx/conf.d/default.conf
 COPY {NGINX_CONF} /etc/nginx/nginx.conf
 COPY {SITE_CONF} /etc/nginx/conf.d/{SITE_CONF}
 COPY --from=app {STATIC_ROOT} {STATIC_ROOT}
+COPY --from=app {MEDIA_CONF} /etc/nginx/parity-media.conf
 USER www-data
 EXPOSE {FRONTEND_PORT}
 CMD ["nginx", "-g", "daemon off;"]
@@ -129,6 +145,9 @@ server {{
     location {static} {{
         alias {STATIC_ROOT}/;
     }}
+
+    # MEDIA_URL, served from the per-run media volume (the app's settings name it at build).
+    include /etc/nginx/parity-media.conf;
 
     location / {{
         proxy_pass http://{APP_SERVICE}:{APP_PORT};

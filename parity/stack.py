@@ -23,7 +23,8 @@ from types import TracebackType
 from typing import Any
 
 from parity import engine as docker_engine
-from parity import proc, standins
+from parity import proc, release, standins
+from parity.appsettings import check_database
 from parity.composefile import Replace, compose_yaml, published_ports
 from parity.config import ParityConfig
 from parity.containerstate import StartWatch
@@ -35,6 +36,7 @@ from parity.errors import (
     telling_line,
 )
 from parity.images import APP_PORT, FRONTEND_PORT
+from parity.recipes import BUILD_DATABASE
 from parity.runs import LABEL, OWNER_LABEL, Run, owner
 from parity.waiting import wait_until
 
@@ -44,6 +46,9 @@ READY_TIMEOUT = 90.0
 RELEASE_TIMEOUT = 600.0
 BUILD_SCRIPT_TIMEOUT = 1800.0
 CONFIG_TIMEOUT = 60.0
+MEDIA_VOLUME = "media"
+MEDIA_MOUNT = "/srv/media"
+"""Where the frontend sees the media volume (settings_probe.MEDIA_MOUNT: its nginx location)."""
 
 
 class Stack:
@@ -136,11 +141,19 @@ class Stack:
             "stop_grace_period": f"{STOP_TIMEOUT}s",
         }
         services = {self.app_service: app, self.entry_service: entry}
+        document: dict[str, Any] = {"services": services, "networks": {"default": {"labels": labels}}}
         if not self.config.stack.user_owned:
             assert self.images is not None, "generated mode needs built images"
             app["image"] = self.images.app
             entry["image"] = self.images.frontend
             entry["depends_on"] = [self.app_service]
+            media_root = self.images.app_settings.media_root if self.images.app_settings else ""
+            if media_root:
+                # Uploads as production keeps them: one volume, written by the release step and
+                # the app, served by nginx; per run (the project name), removed by `down -v`.
+                app["volumes"] = [f"{MEDIA_VOLUME}:{media_root}"]
+                entry["volumes"] = [f"{MEDIA_VOLUME}:{MEDIA_MOUNT}:ro"]
+                document["volumes"] = {MEDIA_VOLUME: {"labels": labels}}
         elif self.user_ports:
             # Only 127.0.0.1, only ephemeral host ports: the user's own mappings are replaced.
             for service, targets in self.user_ports.items():
@@ -148,7 +161,7 @@ class Stack:
                 ours["ports"] += [f"127.0.0.1::{target}" for target in targets]
             for ours in services.values():
                 ours["ports"] = Replace(dict.fromkeys(ours["ports"]))
-        return {"services": services, "networks": {"default": {"labels": labels}}}
+        return document
 
     def _write_files(self) -> None:
         assert self._tmp is not None
@@ -216,6 +229,7 @@ class Stack:
                                       "workdir": str(self.config.root)})
             self._build_script()
             self._check_user_images()
+            self._check_settings()
             self._release()
             self._bring_up()
         except BaseException:
@@ -260,20 +274,30 @@ class Stack:
                                f"({built}); build it in your build script ([tool.parity.stack] "
                                "build), or fix the service's `image:`")
 
+    def _check_settings(self) -> None:
+        """Generated Django stacks: the settings the image recorded at build time must use the
+        database parity provides (they saw the build's placeholder DATABASE_URL then)."""
+        settings = self.images.app_settings if self.images is not None else None
+        if settings is not None and not self.config.stack.user_owned:
+            check_database(settings, BUILD_DATABASE, "stack")
+
     def _release(self) -> None:
-        if not self.config.release:
-            return
-        self.progress(f"stack: release step in the {self.app_service} image: {' '.join(self.config.release)}")
+        steps = self.config.release
         started = time.monotonic()
-        try:
-            self.release_output = self.compose(
-                "run", "--rm", "--no-deps", "-T", self.app_service, *self.config.release,
-                timeout=RELEASE_TIMEOUT, what="release step")
-        except CommandError as error:
-            raise StartupError("stack", f"release step ({' '.join(self.config.release)})",
-                               _last_line(error.output), tail(error.output)) from None
-        self.timings["release"] = round(time.monotonic() - started, 3)
-        self.progress(f"stack: release step done in {self.timings['release']:.1f}s")
+        outputs = []
+        for index, step in enumerate(steps):
+            what = f"{release.label(index, len(steps))} ({release.shown(step)})"
+            self.progress(f"stack: {what} in the {self.app_service} image")
+            try:
+                outputs.append(self.compose("run", "--rm", "--no-deps", "-T", self.app_service,
+                                            *step, timeout=RELEASE_TIMEOUT, what=what))
+            except CommandError as error:
+                raise StartupError("stack", what, _last_line(error.output),
+                                   tail(error.output)) from None
+        self.release_output = "".join(outputs)
+        if steps:
+            self.timings["release"] = round(time.monotonic() - started, 3)
+            self.progress(f"stack: release done in {self.timings['release']:.1f}s")
 
     def _bring_up(self) -> None:
         self.progress(f"stack: compose up ({self.project})")
@@ -349,10 +373,26 @@ class Stack:
             # to wait for; a graceful stop adds 0.2-0.5 s to every run.
             self.compose("down", "-v", "--remove-orphans", "-t", "0",
                          timeout=120, what="compose down", check=False, cancellable=False)
+            self._remove_stragglers()
         finally:
             self._tmp.cleanup()
             self._tmp = None
             self.run.forget("stack")
+
+
+    def _remove_stragglers(self) -> None:
+        """What `down` could not see: a `compose run` cancelled mid-way (the release step, when
+        the other environment failed first) can leave its container or the media volume
+        created just after `down` listed the project's resources."""
+        try:
+            engine = docker_engine.client()
+            project = {"label": f"com.docker.compose.project={self.project}"}
+            for container in engine.containers.list(all=True, filters=project):
+                container.remove(force=True)
+            for volume in engine.volumes.list(filters=project):
+                volume.remove(force=True)
+        except Exception as error:  # teardown goes on; `parity clean` sweeps labelled leftovers
+            self.progress(f"stack: could not remove leftovers of {self.project}: {error}")
 
 
 def _worker() -> str:

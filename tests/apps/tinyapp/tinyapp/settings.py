@@ -22,3 +22,5 @@ DATABASES = {
     }
 }
 GREETING = os.environ.get("TINYAPP_GREETING", "hello")
+MEDIA_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "media")
+MEDIA_URL = "/media/"

@@ -29,6 +29,7 @@ import docker.errors
 from parity import proc
 from parity.cache import cache_root
 from parity.errors import CommandError, SettingsError, StartupError, tail, telling_line
+from parity.noise import IgnoreRule, NoiseRules
 
 PROBE = (Path(__file__).parent / "settings_probe.py").read_text(encoding="utf-8")
 MARKER = "@@PARITY-SETTINGS@@"
@@ -48,13 +49,16 @@ class AppSettings:
     media_url: str
     static_url: str
     database: Mapping[str, str] = field(default_factory=dict)
+    security: Mapping[str, Any] = field(default_factory=dict)
+    """The settings that decide what HTTPS changes: Secure cookies, HSTS, SSL redirect."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AppSettings:
         return cls(module=str(data.get("module") or "?"), media_root=str(data.get("MEDIA_ROOT") or ""),
                    media_url=str(data.get("MEDIA_URL") or ""),
                    static_url=str(data.get("STATIC_URL") or ""),
-                   database={str(k): str(v) for k, v in (data.get("database") or {}).items()})
+                   database={str(k): str(v) for k, v in (data.get("database") or {}).items()},
+                   security=dict(data.get("security") or {}))
 
 
 def read_local(python: str, cwd: Path, env: Mapping[str, str]) -> AppSettings:
@@ -125,3 +129,25 @@ def local_wrapper(directory: Path, wrapped: str, media_root: Path) -> dict[str, 
         f"MEDIA_ROOT = {str(media_root)!r}\n")
     path = os.pathsep.join(p for p in (str(directory), os.environ.get("PYTHONPATH", "")) if p)
     return {"DJANGO_SETTINGS_MODULE": WRAPPER, "PARITY_SETTINGS_MODULE": wrapped, "PYTHONPATH": path}
+
+
+def declared_noise(local: AppSettings | None, stack: AppSettings | None) -> NoiseRules:
+    """What follows from HTTPS together with settings only the stack's declare: the Secure
+    flag of its session and CSRF cookies, and HSTS. Shown as declared, never a divergence;
+    everything else about those cookies and responses is still compared."""
+    if local is None or stack is None:
+        return NoiseRules()
+    mine, theirs = local.security, stack.security
+    rules = []
+    for setting, name_setting, default in (("SESSION_COOKIE_SECURE", "SESSION_COOKIE_NAME", "sessionid"),
+                                           ("CSRF_COOKIE_SECURE", "CSRF_COOKIE_NAME", "csrftoken")):
+        if theirs.get(setting) and not mine.get(setting):
+            name = str(theirs.get(name_setting) or default)
+            rules.append(IgnoreRule("cookie_flag", f"{name}:secure",
+                                    f"declared: only the stack's settings ({stack.module}) set "
+                                    f"{setting}: the cookie travels over HTTPS only", "declared"))
+    if int(theirs.get("SECURE_HSTS_SECONDS") or 0) > 0 and not int(mine.get("SECURE_HSTS_SECONDS") or 0):
+        rules.append(IgnoreRule("header", "strict-transport-security",
+                                f"declared: only the stack's settings ({stack.module}) set "
+                                "SECURE_HSTS_SECONDS: HSTS is sent over HTTPS", "declared"))
+    return NoiseRules(rules)

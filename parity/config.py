@@ -44,6 +44,12 @@ class StackConfig:
     app_port: int = 8000
     entry_service: str = "frontend"
     entry_port: int = 80
+    scheme: Literal["http", "https"] = "https"
+    """What the stack's entry speaks. Generated stacks: https by default (nginx terminates TLS
+    with a throwaway CA's certificate). Own compose files: https when your frontend reads the
+    certificate and key parity mounts at tls_certificate / tls_key, else http."""
+    tls_certificate: str | None = None
+    tls_key: str | None = None
 
     @property
     def user_owned(self) -> bool:
@@ -113,6 +119,7 @@ _TOP_KEYS = (
 _LOCAL_KEYS = ("env",)
 _STACK_KEYS = (
     "env", "compose_file", "build", "app_service", "app_port", "entry_service", "entry_port",
+    "scheme", "tls_certificate", "tls_key",
 )
 _COMPARE_KEYS = ("ignore_headers", "ignore_json_paths", "ignore_text_patterns", "request_timeout")
 _FACTS_KEYS = ("expected",)
@@ -426,6 +433,30 @@ def _read_stack(reader: _Reader, table: Mapping[str, Any], root: Path) -> StackC
             if key in table:
                 raise reader.error(f"{p}.{key}", "only applies with your own compose_file",
                                    "remove it, or set compose_file", table[key])
+    tls = {}
+    for key in ("tls_certificate", "tls_key"):
+        value = reader.string(table, key, p, None)
+        if value is not None and compose_file is None:
+            raise reader.error(f"{p}.{key}", "only applies with your own compose_file",
+                               "remove it: generated stacks terminate TLS themselves", value)
+        if value is not None and not value.startswith("/"):
+            raise reader.error(f"{p}.{key}", "must be an absolute path inside your frontend container",
+                               'e.g. tls_certificate = "/etc/nginx/certs/site.crt"', value)
+        tls[key] = value
+    if (tls["tls_certificate"] is None) != (tls["tls_key"] is None):
+        missing = "tls_key" if tls["tls_key"] is None else "tls_certificate"
+        raise reader.error(f"{p}.{missing}", "is missing", "name both tls_certificate and tls_key, "
+                           "the paths where your frontend reads its certificate and key")
+    default_scheme = "https" if compose_file is None or tls["tls_certificate"] else "http"
+    scheme = reader.string(table, "scheme", p, default_scheme)
+    if scheme not in ("http", "https"):
+        raise reader.error(f"{p}.scheme", "must be \"https\" or \"http\"",
+                           'scheme = "http" opts out of TLS in the stack', scheme)
+    if scheme == "https" and compose_file is not None and not tls["tls_certificate"]:
+        raise reader.error(f"{p}.scheme", "https with your own compose file needs tls_certificate "
+                           "and tls_key", "name the paths where your frontend reads its certificate "
+                           "and key (parity mounts its throwaway ones there), or use scheme = \"http\"",
+                           scheme)
     return StackConfig(
         env=reader.env_table(table, "env", p),
         compose_file=compose_file,
@@ -434,6 +465,9 @@ def _read_stack(reader: _Reader, table: Mapping[str, Any], root: Path) -> StackC
         app_port=reader.integer(table, "app_port", p, 8000, 1, 65535),
         entry_service=services["entry_service"],
         entry_port=reader.integer(table, "entry_port", p, 80, 1, 65535),
+        scheme=scheme,  # type: ignore[arg-type]
+        tls_certificate=tls["tls_certificate"],
+        tls_key=tls["tls_key"],
     )
 
 

@@ -38,6 +38,7 @@ from parity.recipes import (
     FRONTEND_DOCKERFILE,
     FRONTEND_PORT,
     FRONTEND_SERVICE,
+    LOCATIONS_CONF,
     NGINX_CONF,
     RECIPE_VERSION,
     SETTINGS_PROBE,
@@ -170,7 +171,7 @@ def _build_missing(engine: Any, config: ParityConfig, plan: _Plan, missing: list
             _build(engine, "app", context_dir, members, APP_DOCKERFILE, plan.app_tag,
                    {**labels, "parity.role": "app"}, {}, progress, committed)
         if plan.frontend_tag in missing:
-            members = [FRONTEND_DOCKERFILE, NGINX_CONF, SITE_CONF]
+            members = [FRONTEND_DOCKERFILE, NGINX_CONF, SITE_CONF, LOCATIONS_CONF]
             _build(engine, "frontend", context_dir, members, FRONTEND_DOCKERFILE,
                    plan.frontend_tag, {**labels, "parity.role": "frontend"},
                    {"APP_IMAGE": plan.app_tag}, progress, committed)

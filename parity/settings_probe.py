@@ -34,7 +34,22 @@ def read():
         "MEDIA_URL": str(settings.MEDIA_URL or ""),
         "STATIC_URL": str(settings.STATIC_URL or ""),
         "database": {key: str(database.get(key) or "") for key in ("ENGINE", "NAME", "HOST", "PORT", "USER")},
+        "security": {key: _plain(getattr(settings, key, None)) for key in SECURITY},
     }
+
+
+SECURITY = ("SESSION_COOKIE_SECURE", "SESSION_COOKIE_NAME", "CSRF_COOKIE_SECURE", "CSRF_COOKIE_NAME",
+            "SECURE_HSTS_SECONDS", "SECURE_SSL_REDIRECT", "SECURE_PROXY_SSL_HEADER",
+            "CSRF_TRUSTED_ORIGINS")
+"""What HTTPS changes about the app's answers: which differences follow from declared settings."""
+
+
+def _plain(value):
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [str(item) for item in value]
+    return str(value)
 
 
 def media_location(media_url):

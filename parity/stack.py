@@ -38,6 +38,7 @@ from parity.errors import (
 from parity.images import APP_PORT, FRONTEND_PORT
 from parity.recipes import BUILD_DATABASE
 from parity.runs import LABEL, OWNER_LABEL, Run, owner
+from parity.stacktls import StackTLS
 from parity.waiting import wait_until
 
 STOP_TIMEOUT = 2
@@ -81,6 +82,8 @@ class Stack:
         self.timings: dict[str, float] = {}
         """Seconds per start-up step ("build script", "release", "up"), for the report and the benchmarks."""
         self.user_ports: dict[str, list[str]] = {}
+        self.wiring: StackTLS | None = None
+        """The entry's scheme: run-time listeners, certificate and ports (parity.stacktls)."""
         self.user_file: dict[str, Any] = {}
         """Own mode: the user's compose file as `docker compose config` resolves it (compose v2)."""
         """Own mode: the container ports each service of the user's file publishes ("80", "53/udp")."""
@@ -96,9 +99,19 @@ class Stack:
 
     @property
     def entry_port(self) -> int:
-        if self.config.stack.user_owned:
-            return self.config.stack.entry_port
-        return FRONTEND_PORT
+        if self.wiring is not None:
+            return self.wiring.entry_port
+        return self.config.stack.entry_port if self.config.stack.user_owned else FRONTEND_PORT
+
+    @property
+    def scheme(self) -> str:
+        return self.config.stack.scheme
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """The certificate the `http` client trusts for this stack (its run's throwaway CA)."""
+        tls = self.wiring.tls if self.wiring is not None else None
+        return str(tls.ca) if tls is not None else None
 
     @property
     def internal_app_port(self) -> int:
@@ -108,7 +121,7 @@ class Stack:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def app_url(self) -> str | None:
@@ -140,6 +153,8 @@ class Stack:
             "labels": labels,
             "stop_grace_period": f"{STOP_TIMEOUT}s",
         }
+        if self.wiring is not None:
+            entry.update(self.wiring.entry_service())
         services = {self.app_service: app, self.entry_service: entry}
         document: dict[str, Any] = {"services": services, "networks": {"default": {"labels": labels}}}
         if not self.config.stack.user_owned:
@@ -152,7 +167,7 @@ class Stack:
                 # Uploads as production keeps them: one volume, written by the release step and
                 # the app, served by nginx; per run (the project name), removed by `down -v`.
                 app["volumes"] = [f"{MEDIA_VOLUME}:{media_root}"]
-                entry["volumes"] = [f"{MEDIA_VOLUME}:{MEDIA_MOUNT}:ro"]
+                entry["volumes"] = [*entry.get("volumes", []), f"{MEDIA_VOLUME}:{MEDIA_MOUNT}:ro"]
                 document["volumes"] = {MEDIA_VOLUME: {"labels": labels}}
         elif self.user_ports:
             # Only 127.0.0.1, only ephemeral host ports: the user's own mappings are replaced.
@@ -224,11 +239,14 @@ class Stack:
     def __enter__(self) -> Stack:
         try:
             self._tmp = tempfile.TemporaryDirectory(prefix="parity-stack-", dir=self.run.tmp)
+            Path(self._tmp.name).chmod(0o755)  # the frontend's user reads its mounted listeners
+            self.wiring = StackTLS(self.config, Path(self._tmp.name) / "frontend")
             self._write_files()
             self.run.record("stack", {"project": self.project, "files": [str(f) for f in self.files],
                                       "workdir": str(self.config.root)})
             self._build_script()
             self._check_user_images()
+            self._hand_over_the_key()
             self._check_settings()
             self._release()
             self._bring_up()
@@ -274,6 +292,17 @@ class Stack:
                                f"({built}); build it in your build script ([tool.parity.stack] "
                                "build), or fix the service's `image:`")
 
+    def _hand_over_the_key(self) -> None:
+        """The TLS key goes to the uid the entry container runs as (images exist by now)."""
+        if self.wiring is None or self.wiring.tls is None:
+            return
+        if self.config.stack.user_owned:
+            image = (self.user_file.get("services") or {}).get(self.entry_service, {}).get("image")
+        else:
+            image = self.images.frontend if self.images is not None else None
+        if image:
+            self.wiring.hand_key_to_image_user(docker_engine.client(), image)
+
     def _check_settings(self) -> None:
         """Generated Django stacks: the settings the image recorded at build time must use the
         database parity provides (they saw the build's placeholder DATABASE_URL then)."""
@@ -303,11 +332,19 @@ class Stack:
         self.progress(f"stack: compose up ({self.project})")
         started = time.monotonic()
         self._up = True
-        try:
-            self.compose("up", "-d", "--no-build", timeout=UP_TIMEOUT, what="compose up")
-        except CommandError as error:
-            raise StartupError("stack", "compose up", _port_hint(_last_line(error.output)),
-                               tail(error.output + "\n" + self.logs())) from None
+        for attempt in range(3):
+            try:
+                self.compose("up", "-d", "--no-build", timeout=UP_TIMEOUT, what="compose up")
+                break
+            except CommandError as error:
+                clash = "port is already allocated" in error.output or "address already in use" in error.output
+                if clash and attempt < 2 and self.wiring is not None and self.wiring.https_port:
+                    # The https port chosen up front was taken meanwhile: another one.
+                    self.wiring.choose_port()
+                    self._write_files()
+                    continue
+                raise StartupError("stack", "compose up", _port_hint(_last_line(error.output)),
+                                   tail(error.output + "\n" + self.logs())) from None
         mapping = self.compose("port", self.entry_service, str(self.entry_port),
                                timeout=30, what="compose port").strip()
         self.port = int(mapping.rsplit(":", 1)[1])
@@ -316,6 +353,7 @@ class Stack:
         ready = StartWatch(
             containers=self._containers, service_logs=self.service_logs,
             entry_service=self.entry_service, entry_port=self.entry_port, url=self.base_url + "/",
+            verify=self.ca_bundle or True,
             port_key="entry_port" if self.config.stack.user_owned else "the frontend port").ready
 
         waited = wait_until(ready, timeout=READY_TIMEOUT, pause=0.1,

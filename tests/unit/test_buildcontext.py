@@ -196,9 +196,9 @@ def config_for(app: Path, extra: str = "") -> ParityConfig:
 
 def test_nginx_config_proxies_to_the_app_and_serves_static_files(app: Path) -> None:
     generated = recipes.render(config_for(app, 'static_url = "/assets/"\n'))
-    site = generated[recipes.SITE_CONF]
-    assert "listen 8080;" in site
-    assert "location /assets/ {\n        alias /srv/static/;" in site
+    assert generated[recipes.SITE_CONF].endswith("include /etc/parity-run/servers.conf;\n")
+    site = generated[recipes.LOCATIONS_CONF]
+    assert "location /assets/ {\n    alias /srv/static/;" in site
     assert "proxy_pass http://app:8000;" in site
     for header in ("Host $http_host", "X-Forwarded-For $proxy_add_x_forwarded_for",
                    "X-Forwarded-Proto $scheme", "X-Forwarded-Host $http_host"):
@@ -210,6 +210,18 @@ def test_nginx_config_proxies_to_the_app_and_serves_static_files(app: Path) -> N
     assert "\nuser " not in main and not main.startswith("user")
     for drift_catcher in ("client_max_body_size", "underscores_in_headers", "server_tokens"):
         assert drift_catcher not in main + site, "production defaults stay the defaults"
+
+
+def test_the_listeners_come_with_each_run_https_redirecting_plain_http() -> None:
+    https = recipes.servers_conf("https", 50443)
+    assert "listen 8443 ssl;" in https
+    assert "ssl_certificate /etc/parity-run/tls/cert.pem;" in https
+    assert "ssl_certificate_key /etc/parity-run/tls/key.pem;" in https
+    assert "listen 8080;\n    return 301 https://$host:50443$request_uri;" in https
+    assert https.count("include /etc/nginx/parity-locations.conf;") == 1  # served over TLS only
+    http = recipes.servers_conf("http")
+    assert "ssl" not in http and "listen 8080;" in http
+    assert "include /etc/nginx/parity-locations.conf;" in http
 
 
 def test_app_dockerfile_runs_gunicorn_as_non_root_and_bakes_in_no_env(app: Path) -> None:

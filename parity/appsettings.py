@@ -15,19 +15,16 @@ the run's temp dir; in the stack a per-run volume is mounted at the image's MEDI
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
-import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import docker.errors
-
 from parity import proc
 from parity.cache import cache_root
+from parity.engine import read_image_file
 from parity.errors import CommandError, SettingsError, StartupError, tail, telling_line
 from parity.noise import IgnoreRule, NoiseRules
 
@@ -81,17 +78,9 @@ def read_image(engine: Any, image: str, labels: Mapping[str, str] | None = None)
     cached = cache_root() / "app-settings" / f"{image_id.removeprefix('sha256:')}.json"
     with contextlib.suppress(OSError, ValueError):
         return AppSettings.from_dict(json.loads(cached.read_text()))
-    container = engine.containers.create(image, ["true"], labels=dict(labels or {}))
-    try:
-        stream, _ = container.get_archive(RECORD)
-        archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
-        member = archive.extractfile(archive.getmembers()[0])
-        text = member.read().decode() if member is not None else ""
-    except docker.errors.NotFound:
+    text = read_image_file(engine, image, RECORD, dict(labels or {}))
+    if text is None:
         return None
-    finally:
-        with contextlib.suppress(docker.errors.APIError):
-            container.remove(force=True)
     found = AppSettings.from_dict(json.loads(text))
     cached.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(OSError):

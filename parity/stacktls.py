@@ -10,16 +10,12 @@ entry service. Either way the key is handed to the uid the entry container runs 
 
 from __future__ import annotations
 
-import contextlib
-import io
-import tarfile
 from pathlib import Path
 from typing import Any
 
-import docker.errors
-
 from parity import tls
 from parity.config import ParityConfig
+from parity.engine import read_image_file
 from parity.net import free_port
 from parity.recipes import FRONTEND_PORT, FRONTEND_TLS_PORT, RUN_CONF_DIR, servers_conf
 
@@ -88,15 +84,7 @@ def image_uid(engine: Any, image: str) -> int:
         return 0
     if user.isdigit():
         return int(user)
-    container = engine.containers.create(image, ["true"])
-    try:
-        stream, _ = container.get_archive("/etc/passwd")
-        archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
-        member = archive.extractfile(archive.getmembers()[0])
-        passwd = member.read().decode(errors="replace") if member is not None else ""
-    finally:
-        with contextlib.suppress(docker.errors.APIError):
-            container.remove(force=True)
+    passwd = read_image_file(engine, image, "/etc/passwd") or ""
     for line in passwd.splitlines():
         fields = line.split(":")
         if len(fields) > 2 and fields[0] == user and fields[2].isdigit():

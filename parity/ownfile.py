@@ -148,4 +148,5 @@ def check_images(own: OwnFile, config: ParityConfig) -> None:
         raise StartupError("stack", f"images of {shown_file(config)}",
                            f"service {service}: image {image} is neither present nor pullable "
                            f"({built}); give the service a `build:` section, build it in "
-                           "your build script ([tool.parity.stack] build), or fix its `image:`")
+                           "your build script ([tool.parity.stack] build), or fix the service's "
+                           "`image:`")

@@ -12,8 +12,8 @@ one change it makes to its base app (`base`, default "labbook"):
 `extends = "<scenario>"` applies that scenario's overlay and config first (a drift plus one
 declaration). `stack_mode = "own"` switches the copy to the app's own deploy/ compose file
 and build script; `stack_mode = "file"` says the base names its own compose file itself
-(pinboard: its Dockerfile and docker-compose.yml, as they are). `shell_env` is not applied here: it is what the shell that runs
-`pytest --parity` sets, and the printed command shows it.
+(pinboard: its Dockerfile and docker-compose.yml, as they are). `shell_env` is not applied
+here: it is what the shell that runs `pytest --parity` sets, and the printed command shows it.
 
 Standard library only, so it runs with any Python 3.11.
 """

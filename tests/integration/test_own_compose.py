@@ -20,7 +20,7 @@ import docker
 import pytest
 import requests
 
-from tests.integration.test_cli import PARITY, leftovers, start_up
+from tests.integration.test_cli import PARITY, leftovers, start_up, state_dir  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -32,13 +32,6 @@ def app(tmp_path: Path) -> Path:
     target = tmp_path / "pinboard"  # the directory name is the app's name: parity/pinboard-*
     shutil.copytree(PINBOARD, target, ignore=shutil.ignore_patterns("__pycache__", "staticfiles"))
     return target
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    state = tmp_path / "state"
-    monkeypatch.setenv("PARITY_STATE_DIR", str(state))
-    return state
 
 
 class DockerEvents:
@@ -80,7 +73,8 @@ class DockerEvents:
                 yield "volume", str(event.get("Action")), name
 
 
-def test_parity_up_serves_it_without_ever_creating_its_database_service(app: Path, state_dir: Path) -> None:
+@pytest.mark.usefixtures("state_dir")
+def test_parity_up_serves_it_without_ever_creating_its_database_service(app: Path) -> None:
     build = subprocess.run([*PARITY, "build"], cwd=app, capture_output=True, text=True, timeout=900)
     assert build.returncode == 0, build.stderr[-3000:]
     assert re.search(r"^web image (built in|unchanged)", build.stdout, re.M), build.stdout

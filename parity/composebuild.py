@@ -30,6 +30,7 @@ _BUILDKIT_STEP = re.compile(r"^#(\d+) \[(?:[^\]]*?\s)?(\d+)/(\d+)\] (.*)$")
 _BUILDKIT_VERTEX = re.compile(r"^#(\d+) (.*)$")
 _CLASSIC_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_TIMESTAMP = re.compile(r"^(#\d+ )?\d+\.\d+ ", re.M)
 
 Compose = Callable[..., str]
 """Stack.compose: runs `docker compose <args>` for the run's project and files."""
@@ -92,8 +93,9 @@ def build(compose: Compose, services: list[str], shown: str,
             compose("--progress", "plain", "build", service, timeout=BUILD_TIMEOUT,
                     what=f"image build ({service})", on_line=log.feed)
         except CommandError as error:
+            said = _TIMESTAMP.sub("", error.output)  # BuildKit's "#12 0.633 " before a step's output
             raise StartupError("stack", f"image build ({service})",
-                               telling_line(error.output) or "no output", tail(error.output)) from None
+                               telling_line(said) or "no output", tail(error.output)) from None
         log.flush()
         results.append(Built(service, log.steps, log.cached, round(time.monotonic() - started, 3)))
         progress(results[-1].summary())

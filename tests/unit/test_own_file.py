@@ -16,7 +16,7 @@ from parity import composebuild, dbservice
 from parity.composebuild import Built, StepLog
 from parity.composefile import RESET, Replace, ReplaceMapping, compose_yaml, merged
 from parity.config import load_config
-from parity.errors import ParityConfigError
+from parity.errors import CommandError, ParityConfigError, StartupError
 from parity.ownfile import OwnFile
 from parity.runs import LABEL
 from parity.stack import Stack
@@ -252,3 +252,44 @@ def test_a_build_script_builds_everything_itself(tmp_path: Path) -> None:
     services = stack.compose_document()["services"]
     assert "build" not in services["web"] and "redis" not in services
     assert services["db"] is RESET
+
+
+def test_a_failing_build_names_the_service_and_the_telling_line() -> None:
+    output = """\
+#12 [web 8/8] RUN python -c 'import nonexistent_module'
+#12 0.633 ModuleNotFoundError: No module named 'nonexistent_module'
+#12 ERROR: executor failed running [/bin/sh -c python -c 'import nonexistent_module']: exit code: 1
+------
+ > [web 8/8] RUN python -c 'import nonexistent_module':
+0.633 ModuleNotFoundError: No module named 'nonexistent_module'
+------
+failed to solve: executor failed running [/bin/sh -c python -c 'import nonexistent_module']: exit code: 1
+"""
+
+    def compose(*args: str, **options: Any) -> str:
+        for line in output.splitlines():
+            options["on_line"](line)
+        raise CommandError(["docker", "compose", *args], 1, output, options["what"])
+
+    said: list[str] = []
+    with pytest.raises(StartupError) as failed:
+        composebuild.build(compose, ["web"], "docker-compose.yml", said.append)
+    assert failed.value.step == "image build (web)"
+    assert failed.value.cause == "ModuleNotFoundError: No module named 'nonexistent_module'"
+    assert "#12 ERROR" in failed.value.log_tail
+    assert said == ["stack: building web (docker-compose.yml build:)",
+                    "stack: build web 8/8 RUN python -c 'import nonexistent_module'"]
+
+
+def test_each_service_is_built_on_its_own_with_plain_progress() -> None:
+    calls: list[tuple[str, ...]] = []
+
+    def compose(*args: str, **options: Any) -> str:
+        calls.append(args)
+        for line in BUILDKIT.replace("web", args[-1]).splitlines():
+            options["on_line"](line)
+        return ""
+
+    built = composebuild.build(compose, ["redis", "web"], "compose.yaml", lambda line: None)
+    assert calls == [("--progress", "plain", "build", "redis"), ("--progress", "plain", "build", "web")]
+    assert [(b.service, b.steps, b.cached) for b in built] == [("redis", 3, 2), ("web", 3, 2)]

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import parity
+from parity import recipes
 from tests.provisioned import nginx_image
 from tests.reliability import harness, leftovers
 from tests.reliability.harness import Case
@@ -168,6 +169,13 @@ def sqlite_settings(side: str) -> Callable[[harness.App, Path], dict[str, str]]:
     return setup
 
 
+def vault_settings(app: harness.App, scratch: Path) -> dict[str, str]:
+    """Settings that need a secret at import: collectstatic fails while the image builds."""
+    with open(app.dir / "tinyapp" / "settings.py", "a") as settings:
+        settings.write('\nSECRET_KEY = os.environ["TINYAPP_KEY_FROM_VAULT"]\n')
+    return {}
+
+
 def failing_second_release_step(app: harness.App, scratch: Path) -> dict[str, str]:
     config(app, 'release = ["python manage.py migrate --noinput", "sh -c \'python manage.py '
                 'nosuchcommand && echo never\'"]\n')
@@ -276,8 +284,10 @@ CASES = [
         ("parity: ", "failed: ModuleNotFoundError: No module named 'tinyapp_local_overrides'"),
         settings_fail),
     Bad("failing migration", 7, ("release step", "this migration fails on purpose"), failing_migration),
-    Bad("image build error", 7, ("image build (app)", "python3: not found"),
+    Bad("base image without Python", 7, ("wheelhouse (pip wheel -r", "python3: not found"),
         lambda app, scratch: {"PARITY_BASE_IMAGE": nginx_image()}),
+    Bad("image build error", 7, ("image build (app)", "KeyError: 'TINYAPP_KEY_FROM_VAULT'"),
+        vault_settings),
     Bad("gunicorn crash loop", 7, ("stack: start failed: service app exited (exit ", "during start-up",
                                    "TINYAPP_CRASH is set"), crashing_gunicorn),
     Bad("unknown release command", 7, ("release step", "Unknown command: 'nosuchcommand'"),
@@ -344,7 +354,8 @@ def test_ports_your_compose_file_publishes_become_loopback_ones(broken: Case, wa
         port = squatter.getsockname()[1]
         (broken.app.dir / "compose.yaml").write_text(json.dumps({"services": {
             "app": {"image": tags["app"], "ports": ["8000"]},
-            "frontend": {"image": tags["frontend"], "ports": [f"{port}:8080", "9443:8080"]},
+            "frontend": {"image": tags["frontend"], "ports": [f"{port}:8080", "9443:8080"],
+                         "volumes": [listeners(broken)]},
         }}))
         config(broken.app, '[tool.parity.stack]\ncompose_file = "compose.yaml"\n'
                            "app_port = 8000\nentry_port = 8080\n", settings=warm_app.settings)
@@ -376,8 +387,22 @@ def warm_tags(warm_app: harness.App) -> dict[str, str]:
             for image in engine.images.list(filters={"label": f"parity.app={warm_app.name}"})}
 
 
+def listeners(case: Case) -> str:
+    """The volume that gives parity's generated frontend image its listeners (plain http):
+    parity mounts them per run in generated stacks; an own compose file reusing that image
+    mounts them itself."""
+    directory = case.app.dir.parent / "frontend-listeners"
+    directory.mkdir(exist_ok=True)
+    directory.chmod(0o755)
+    (directory / "servers.conf").write_text(recipes.servers_conf("http"))
+    return f"{directory}:{recipes.RUN_CONF_DIR}:ro"
+
+
 def own_compose_file(case: Case, warm_app: harness.App, services: dict[str, object],
                      entry_port: int = 8080) -> None:
+    frontend = services.get("frontend")
+    if isinstance(frontend, dict):
+        frontend["volumes"] = [listeners(case)]
     (case.app.dir / "compose.yaml").write_text(json.dumps({"services": services}))
     config(case.app, '[tool.parity.stack]\ncompose_file = "compose.yaml"\n'
                      f"app_port = 8000\nentry_port = {entry_port}\n", settings=warm_app.settings)

@@ -154,7 +154,7 @@ def compare(local: Recording, stack: Recording, noise: NoiseRules | None = None,
         verdict.kind = "skipped"
         verdict.note = skip_reason or local.failure or stack.failure or "skipped in both"
         return verdict
-    comparer = _Comparer(rules)
+    comparer = _Comparer(rules, schemes=(_scheme(local), _scheme(stack)))
     if local.outcome != stack.outcome:
         verdict.kind = "outcome"
         verdict.differences.append(Difference(None, "", "outcome", _outcome(local),
@@ -167,8 +167,18 @@ def compare(local: Recording, stack: Recording, noise: NoiseRules | None = None,
     verdict.differences += comparer.exchanges(local.exchanges, stack.exchanges)
     if verdict.kind == "match" and verdict.differences:
         verdict.kind = "diverge"
-    verdict.ignored = [(rule, comparer.tally[rule]) for rule in rules if comparer.tally[rule]]
+    verdict.ignored = [(rule, comparer.tally[rule]) for rule in (*rules, OWN_SCHEME)
+                       if comparer.tally[rule]]
     return verdict
+
+
+OWN_SCHEME = IgnoreRule("scheme", "each side's own",
+                        "a JSON value naming the scheme each environment is served over (local "
+                        "http, the stack https): part of its base URL, like host and port")
+
+
+def _scheme(recording: Recording) -> str:
+    return urlsplit(recording.base_url).scheme if recording.base_url else ""
 
 
 def _outcome(recording: Recording) -> str:
@@ -203,7 +213,10 @@ def _listing(exchanges: Sequence[Exchange]) -> str:
 class _Comparer:
     """Compares exchanges under one set of rules, counting each rule that hid a difference."""
 
-    def __init__(self, rules: NoiseRules) -> None:
+    def __init__(self, rules: NoiseRules, schemes: tuple[str, str] = ("", "")) -> None:
+        self.schemes = schemes
+        """Each side's own scheme ("http", "https"): a JSON value that is exactly that on both
+        sides follows from the declared scheme, as the base URL does."""
         self.rules = rules
         self.tally: Counter[IgnoreRule] = Counter()
 
@@ -297,6 +310,10 @@ class _Comparer:
         rule = self.rules.cookie_value(a.name)
         if rule is not None and a.value != b.value:
             self.tally[rule] += 1
+        for attribute in set(a.attributes) ^ set(b.attributes):
+            flag_rule = self.rules.cookie_flag(a.name, attribute)
+            if flag_rule is not None:
+                self.tally[flag_rule] += 1
         for attribute in set(a.attributes) & set(b.attributes):
             attr_rule = self.rules.cookie_attr(attribute)
             if attr_rule is not None and a.attributes[attribute] != b.attributes[attribute]:
@@ -308,6 +325,8 @@ class _Comparer:
             value = MASK
         parts = [f"{cookie.name}={value}"]
         for key in sorted(cookie.attributes):
+            if self.rules.cookie_flag(cookie.name, key) is not None:
+                continue
             shown = _COOKIE_ATTRIBUTES.get(key, key)
             attr_value = cookie.attributes[key]
             if attr_value and self.rules.cookie_attr(key) is not None:
@@ -343,6 +362,9 @@ class _Comparer:
                 continue
             if isinstance(value_a, str) and isinstance(value_b, str) and self._masked_equal(
                     value_a, value_b):
+                continue
+            if all(self.schemes) and (value_a, value_b) == self.schemes:
+                self.tally[OWN_SCHEME] += 1
                 continue
             if len(found) >= MAX_JSON_DIFFERENCES:
                 hidden += 1

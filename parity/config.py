@@ -44,11 +44,25 @@ class StackConfig:
     app_port: int = 8000
     entry_service: str = "frontend"
     entry_port: int = 80
+    scheme: Literal["http", "https"] = "https"
+    """What the stack's entry speaks. Generated stacks: https by default (nginx terminates TLS
+    with a throwaway CA's certificate). Own compose files: https when your frontend reads the
+    certificate and key parity mounts at tls_certificate / tls_key, else http."""
+    tls_certificate: str | None = None
+    tls_key: str | None = None
+    database_service: str | None = None
+    """Own compose file: its database service, replaced by the throwaway Postgres (never started)."""
 
     @property
     def user_owned(self) -> bool:
         """True when the user brings their own compose file (parity adds only an override)."""
         return self.compose_file is not None
+
+    @property
+    def has_frontend(self) -> bool:
+        """False when the tests talk to the app service itself (uwsgi or gunicorn serving HTTP,
+        no nginx in front): there is no frontend layer to tell apart from the app."""
+        return not self.user_owned or self.entry_service != self.app_service
 
 
 @dataclass(frozen=True)
@@ -77,7 +91,8 @@ class ParityConfig:
     frontend_image: str
     static_url: str
     env: Mapping[str, str]
-    release: tuple[str, ...]
+    release: tuple[tuple[str, ...], ...]
+    """The release commands, each an argv, run in order per environment on its own database."""
     local: LocalConfig
     stack: StackConfig
     compare: CompareConfig
@@ -112,6 +127,8 @@ _TOP_KEYS = (
 _LOCAL_KEYS = ("env",)
 _STACK_KEYS = (
     "env", "compose_file", "build", "app_service", "app_port", "entry_service", "entry_port",
+    "scheme", "tls_certificate", "tls_key",
+    "database_service",
 )
 _COMPARE_KEYS = ("ignore_headers", "ignore_json_paths", "ignore_text_patterns", "request_timeout")
 _FACTS_KEYS = ("expected",)
@@ -344,12 +361,7 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> P
     env = reader.env_table(table, "env", p)
 
     default_release = DEFAULT_DJANGO_RELEASE if app == "django" else None
-    release_text = reader.string(table, "release", p, default_release)
-    try:
-        release = tuple(shlex.split(release_text)) if release_text else ()
-    except ValueError as exc:
-        raise reader.error(f"{p}.release", f"cannot be split into a command ({exc})",
-                           "balance the quotes", release_text) from None
+    release = _read_release(reader, table, p, default_release)
 
     local_table = reader.subtable(table, "local", p)
     reader.check_keys(local_table, _LOCAL_KEYS, f"{p}.local")
@@ -374,6 +386,31 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> P
     )
 
 
+def _read_release(reader: _Reader, table: Mapping[str, Any], p: str,
+                  default: str | None) -> tuple[tuple[str, ...], ...]:
+    """`release`: one command, or a list of commands run in order; each split like a shell."""
+    value = table.get("release", default)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        commands = [reader.string(table, "release", p, default) or ""]
+    elif isinstance(value, list) and all(isinstance(item, str) and item.strip() for item in value):
+        commands = list(value)
+    else:
+        raise reader.error(f"{p}.release", "must be a command or a list of commands",
+                           'e.g. release = ["python manage.py migrate --noinput", '
+                           '"python manage.py load_initial_data"]', value)
+    steps = []
+    for index, command in enumerate(commands):
+        try:
+            steps.append(tuple(shlex.split(command)))
+        except ValueError as exc:
+            where = f"{p}.release" if isinstance(value, str) else f"{p}.release[{index}]"
+            raise reader.error(where, f"cannot be split into a command ({exc})",
+                               "balance the quotes", command) from None
+    return tuple(steps)
+
+
 def _read_stack(reader: _Reader, table: Mapping[str, Any], root: Path) -> StackConfig:
     p = "tool.parity.stack"
     reader.check_keys(table, _STACK_KEYS, p)
@@ -393,26 +430,61 @@ def _read_stack(reader: _Reader, table: Mapping[str, Any], root: Path) -> StackC
         build = reader.inside(root, build_name, f"{p}.build")
         if not build.is_file():
             raise reader.error(f"{p}.build", "file not found", "point it at your image build script", build_name)
-    services = {}
-    for key, default in (("app_service", "app"), ("entry_service", "frontend")):
-        name = reader.string(table, key, p, default) or default
-        if not _SERVICE.match(name):
+    services: dict[str, str | None] = {}
+    for key, default in (("app_service", "app"), ("entry_service", "frontend"),
+                         ("database_service", None)):
+        name = reader.string(table, key, p, default)
+        if name is not None and not _SERVICE.match(name):
             raise reader.error(f"{p}.{key}", "is not a valid compose service name",
                                "use letters, digits, '-', '_' and '.'", name)
         services[key] = name
     if compose_file is None:
-        for key in ("app_service", "entry_service", "app_port", "entry_port"):
+        for key in ("app_service", "entry_service", "app_port", "entry_port", "database_service"):
             if key in table:
                 raise reader.error(f"{p}.{key}", "only applies with your own compose_file",
                                    "remove it, or set compose_file", table[key])
+    tls = {}
+    for key in ("tls_certificate", "tls_key"):
+        value = reader.string(table, key, p, None)
+        if value is not None and compose_file is None:
+            raise reader.error(f"{p}.{key}", "only applies with your own compose_file",
+                               "remove it: generated stacks terminate TLS themselves", value)
+        if value is not None and not value.startswith("/"):
+            raise reader.error(f"{p}.{key}", "must be an absolute path inside your frontend container",
+                               'e.g. tls_certificate = "/etc/nginx/certs/site.crt"', value)
+        tls[key] = value
+    if (tls["tls_certificate"] is None) != (tls["tls_key"] is None):
+        missing = "tls_key" if tls["tls_key"] is None else "tls_certificate"
+        raise reader.error(f"{p}.{missing}", "is missing", "name both tls_certificate and tls_key, "
+                           "the paths where your frontend reads its certificate and key")
+    default_scheme = "https" if compose_file is None or tls["tls_certificate"] else "http"
+    scheme = reader.string(table, "scheme", p, default_scheme)
+    if scheme not in ("http", "https"):
+        raise reader.error(f"{p}.scheme", "must be \"https\" or \"http\"",
+                           'scheme = "http" opts out of TLS in the stack', scheme)
+    if scheme == "https" and compose_file is not None and not tls["tls_certificate"]:
+        raise reader.error(f"{p}.scheme", "https with your own compose file needs tls_certificate "
+                           "and tls_key", "name the paths where your frontend reads its certificate "
+                           "and key (parity mounts its throwaway ones there), or use scheme = \"http\"",
+                           scheme)
+    database = services["database_service"]
+    for key in ("app_service", "entry_service"):
+        if database is not None and services[key] == database:
+            raise reader.error(f"{p}.database_service", f"is also the {key}",
+                               "name the service that runs Postgres: parity replaces it with its "
+                               "throwaway database and never starts it", database)
     return StackConfig(
         env=reader.env_table(table, "env", p),
         compose_file=compose_file,
         build=build,
-        app_service=services["app_service"],
+        app_service=services["app_service"] or "app",
         app_port=reader.integer(table, "app_port", p, 8000, 1, 65535),
-        entry_service=services["entry_service"],
+        entry_service=services["entry_service"] or "frontend",
         entry_port=reader.integer(table, "entry_port", p, 80, 1, 65535),
+        scheme=scheme,  # type: ignore[arg-type]
+        tls_certificate=tls["tls_certificate"],
+        tls_key=tls["tls_key"],
+        database_service=database,
     )
 
 

@@ -5,8 +5,9 @@ each side runs in a worker of its own (`parity.distribute`). Three things cross 
 
     <run tmp>/handoff/
       environments.json     controller -> workers: how to use each environment (base URL,
-                            database URL, testinfra host, logs, the app server's URL); 0600,
-                            it holds the database password
+                            database URL, testinfra host, logs, CA bundle, the app server's
+                            URL) and the noise the app's settings imply; 0600, it holds the
+                            database password
       twins.json            controller -> [stack] worker: the tests whose [local] twin runs
       local/<sha1>.json     [local] worker -> [stack] worker: a test's finished [local]
                             recording, or `null` (it errored before recording, or crashed)
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from parity import proc
 from parity.environment import Environment
 from parity.errors import CommandError, ParityError
+from parity.noise import NoiseRules
 from parity.recording import Recording
 from parity.runs import tmp_root
 
@@ -58,8 +60,9 @@ class Handoff:
     _expected: frozenset[str] | None = None
 
     # --- environments: controller -> workers -------------------------------------------------
-    def publish(self, session: ParitySession) -> None:
-        """Describe the session's environments for the workers (the controller, once they are up)."""
+    def publish(self, session: ParitySession, settings_noise: NoiseRules) -> None:
+        """Describe the session's environments for the workers (the controller, once they are
+        up), with the noise the app's settings imply (it needs both sides' settings)."""
         described: dict[str, Any] = {}
         for name, environment in session.environments.items():
             server = session.locals.get(name)
@@ -72,12 +75,15 @@ class Handoff:
                         "variables": session.stack.compose_variables()}
             described[name] = {"name": environment.name, "base_url": environment.base_url,
                                "database_url": environment.database_url,
-                               "host_spec": environment.host_spec, "logs": logs}
+                               "host_spec": environment.host_spec, "logs": logs,
+                               "ca_bundle": environment.ca_bundle}
         app_url = session.stack.app_url if session.stack is not None else None
-        self._write("environments.json", {"environments": described, "app_url": app_url})
+        self._write("environments.json", {"environments": described, "app_url": app_url,
+                                          "settings_noise": settings_noise.to_dict()})
 
-    def environments(self) -> tuple[dict[str, Environment], str | None]:
-        """The environments the controller published, and the stack's app server URL."""
+    def environments(self) -> tuple[dict[str, Environment], str | None, NoiseRules]:
+        """The environments the controller published, the stack's app server URL, and the
+        noise the app's settings imply."""
         path = self.directory / "environments.json"
         try:
             data = json.loads(path.read_text())
@@ -85,9 +91,10 @@ class Handoff:
             raise ParityError(f"parity: the environments of this run are not described at {path} "
                               f"({error}); the controller did not start them: see its output") from None
         found = {name: Environment(spec["name"], spec["base_url"], spec["database_url"],
-                                   spec["host_spec"], _logs_reader(spec["logs"]))
+                                   spec["host_spec"], _logs_reader(spec["logs"]),
+                                   ca_bundle=spec.get("ca_bundle"))
                  for name, spec in data["environments"].items()}
-        return found, data.get("app_url")
+        return found, data.get("app_url"), NoiseRules.from_dict(data.get("settings_noise", {}))
 
     # --- twins: [local] worker -> [stack] worker ----------------------------------------------
     def expect_twins(self, test_ids: Iterable[str]) -> None:

@@ -7,8 +7,10 @@ and how often each rule suppressed a real difference. Rule kinds:
     header_token  one token of a comma-separated header (target: "vary:accept-encoding")
     cookie_value  the value of a Set-Cookie, not its name or attributes (target: name or "*")
     cookie_attr   one Set-Cookie attribute's value, not its presence (target: "expires")
+    cookie_flag   one attribute of one cookie, its presence too (target: "sessionid:secure")
     json_path     a JSON path and everything under it ("$.results[*].id", "$..token")
     text_pattern  a regex (re.MULTILINE) masked in text bodies; with groups only the groups
+    scheme        a JSON value that is exactly each side's own scheme (built-in only)
     error_body    the body of a response that is an error (status >= 400) in both
                   environments, and the headers that describe it (ERROR_BODY_HEADERS); the
                   status codes and every other header are still compared (target: ">=400")
@@ -25,9 +27,9 @@ from typing import Any, Literal, cast, get_args
 
 from parity.config import CompareConfig
 
-RuleKind = Literal["header", "header_token", "cookie_value", "cookie_attr", "json_path",
-                   "text_pattern", "error_body"]
-RuleSource = Literal["built-in", "config", "test", "learned"]
+RuleKind = Literal["header", "header_token", "cookie_value", "cookie_attr", "cookie_flag",
+                   "json_path", "text_pattern", "error_body", "scheme"]
+RuleSource = Literal["built-in", "config", "test", "learned", "declared"]
 KINDS: tuple[str, ...] = get_args(RuleKind)
 SOURCES: tuple[str, ...] = get_args(RuleSource)
 
@@ -51,7 +53,7 @@ class IgnoreRule:
         if self.source not in SOURCES:
             raise ValueError(f"unknown ignore rule source {self.source!r}; use one of "
                              + ", ".join(SOURCES))
-        if self.kind in ("header", "header_token", "cookie_attr"):
+        if self.kind in ("header", "header_token", "cookie_attr", "cookie_flag"):
             object.__setattr__(self, "target", self.target.strip().lower())
         if self.kind == "json_path":
             parse_json_path(self.target)
@@ -112,6 +114,10 @@ class NoiseRules:
         attribute = attribute.lower()
         return next((r for r in self.rules if r.kind == "cookie_attr"
                      and r.target == attribute), None)
+
+    def cookie_flag(self, cookie: str, attribute: str) -> IgnoreRule | None:
+        wanted = {f"{cookie.lower()}:{attribute.lower()}", f"*:{attribute.lower()}"}
+        return next((r for r in self.rules if r.kind == "cookie_flag" and r.target in wanted), None)
 
     def header_tokens(self, name: str) -> list[tuple[str, IgnoreRule]]:
         prefix = name.lower() + ":"

@@ -55,6 +55,8 @@ class ParityRunner:
     started_at: float = field(default_factory=time.monotonic)
     meta: dict[str, Any] = field(default_factory=dict)
     facts: list[dict[str, Any]] = field(default_factory=list)
+    settings_noise: NoiseRules = field(default_factory=NoiseRules)
+    """What follows from settings only one side declares (Secure cookies, HSTS over HTTPS)."""
     tests_started: float | None = None
     """When the environments were ready: the "tests" phase runs from here to `stop()`."""
     run_id: str | None = None
@@ -74,17 +76,20 @@ class ParityRunner:
 
     @functools.cached_property
     def noise(self) -> NoiseRules:
-        """Built-in plus declared noise; the config is frozen, so built once, not per exchange."""
-        return default_noise(self.config.compare, self.config.facts.expected)
+        """Built-in plus declared noise; built once, not per exchange: the config is frozen,
+        and what the app's settings declare is known once the environments are up."""
+        configured = default_noise(self.config.compare, self.config.facts.expected)
+        return configured.merge(self.settings_noise)
 
     # --- environments ------------------------------------------------------------------
     def start(self) -> None:
         if not self.owns_environments:
             assert self.handoff is not None
             try:
-                self.environments, self.app_url = self.handoff.environments()
+                self.environments, self.app_url, self.settings_noise = self.handoff.environments()
             except ParityError as error:
                 self.startup_error = error
+            self.__dict__.pop("noise", None)  # rebuilt with what the settings declare
             return
         environments = SIDES if self.parity else ("local",)
         if self.learn:
@@ -100,8 +105,10 @@ class ParityRunner:
         self.session = session
         self.environments = dict(session.environments)
         self.app_url = session.stack.app_url if session.stack is not None else None
+        self.settings_noise = session.declared_noise()
+        self.__dict__.pop("noise", None)  # rebuilt with what the settings declare
         if self.handoff is not None:
-            self.handoff.publish(session)
+            self.handoff.publish(session, self.settings_noise)
         self.tests_started = time.monotonic()
 
     def stop(self) -> None:
@@ -165,7 +172,9 @@ class ParityRunner:
             recording.ignores = recording.ignores.merge(declared)
         with RecordingSession(environment.base_url, recording,
                               timeout=self.config.compare.request_timeout) as session:
-            if side == "stack" and self.parity and replay != "off":
+            if environment.ca_bundle:
+                session.verify = environment.ca_bundle
+            if side == "stack" and self.parity and replay != "off" and self.config.stack.has_frontend:
                 session.observer = self._replayer(recording, environment, replay).observe
             yield session
 
@@ -237,7 +246,8 @@ class ParityRunner:
         try:
             found = attribute(verdict, local, stack, noise, facts=facts,
                               declared=self.declared_differences(),
-                              static_url=self.config.static_url)
+                              static_url=self.config.static_url,
+                              frontend=self.config.stack.has_frontend)
         except Exception as error:
             verdict.layer, verdict.evidence = "unknown", [f"the layer could not be told: {error!r}"]
         else:

@@ -1,18 +1,18 @@
 """The stack environment: the app's images wired by the real `docker compose` CLI.
 
 Generated mode: parity writes the compose file (app + frontend, from images.py). Own mode
-(`[tool.parity.stack] compose_file`): the user's compose file and build script, plus an
-override that only adds published ports (127.0.0.1), the database environment, the host
-gateway and parity's labels. Ports the user's file publishes itself (often `80:80`, on every
-interface) are replaced, with compose's `!override` tag, by ephemeral ones on 127.0.0.1: a
-run never listens beyond loopback, and concurrent runs never fight over a host port. Either
-way the project name carries the run id, and teardown is `down -v --remove-orphans` with a
-short stop timeout.
+(`[tool.parity.stack] compose_file`): the user's compose file, as it is, plus an override that
+only adds published ports (127.0.0.1), the database environment, the host gateway and parity's
+labels; the file's `build:` services are built (or its build script runs), and its own database
+service is left out for the throwaway Postgres (parity.ownfile). Ports the user's file publishes
+itself (often `80:80`, on every interface) are replaced, with compose's `!override` tag, by
+ephemeral ones on 127.0.0.1: a run never listens beyond loopback, and concurrent runs never
+fight over a host port. Either way the project name carries the run id, and teardown is
+`down -v --remove-orphans` with a short stop timeout.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -22,20 +22,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from parity import composebuild, ownfile, proc, release
 from parity import engine as docker_engine
-from parity import proc, standins
-from parity.composefile import Replace, compose_yaml, published_ports
+from parity.appsettings import check_database
+from parity.composefile import RESET, Replace, compose_yaml, merged
 from parity.config import ParityConfig
 from parity.containerstate import StartWatch
 from parity.errors import (
     CommandError,
-    ParityConfigError,
     StartupError,
     tail,
     telling_line,
 )
 from parity.images import APP_PORT, FRONTEND_PORT
+from parity.recipes import BUILD_DATABASE
 from parity.runs import LABEL, OWNER_LABEL, Run, owner
+from parity.stacktls import StackTLS
 from parity.waiting import wait_until
 
 STOP_TIMEOUT = 2
@@ -43,7 +45,9 @@ UP_TIMEOUT = 300.0
 READY_TIMEOUT = 90.0
 RELEASE_TIMEOUT = 600.0
 BUILD_SCRIPT_TIMEOUT = 1800.0
-CONFIG_TIMEOUT = 60.0
+MEDIA_VOLUME = "media"
+MEDIA_MOUNT = "/srv/media"
+"""Where the frontend sees the media volume (settings_probe.MEDIA_MOUNT: its nginx location)."""
 
 
 class Stack:
@@ -75,10 +79,12 @@ class Stack:
         self._up = False
         self.timings: dict[str, float] = {}
         """Seconds per start-up step ("build script", "release", "up"), for the report and the benchmarks."""
+        self.own = ownfile.OwnFile()
+        """Own mode: the user's compose file as compose resolves it, its database service."""
         self.user_ports: dict[str, list[str]] = {}
-        self.user_file: dict[str, Any] = {}
-        """Own mode: the user's compose file as `docker compose config` resolves it (compose v2)."""
         """Own mode: the container ports each service of the user's file publishes ("80", "53/udp")."""
+        self.wiring: StackTLS | None = None
+        """The entry's scheme: run-time listeners, certificate and ports (parity.stacktls)."""
 
     # --- naming ------------------------------------------------------------------------
     @property
@@ -91,9 +97,19 @@ class Stack:
 
     @property
     def entry_port(self) -> int:
-        if self.config.stack.user_owned:
-            return self.config.stack.entry_port
-        return FRONTEND_PORT
+        if self.wiring is not None:
+            return self.wiring.entry_port
+        return self.config.stack.entry_port if self.config.stack.user_owned else FRONTEND_PORT
+
+    @property
+    def scheme(self) -> str:
+        return self.config.stack.scheme
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """The certificate the `http` client trusts for this stack (its run's throwaway CA)."""
+        tls = self.wiring.tls if self.wiring is not None else None
+        return str(tls.ca) if tls is not None else None
 
     @property
     def internal_app_port(self) -> int:
@@ -103,7 +119,7 @@ class Stack:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def app_url(self) -> str | None:
@@ -135,12 +151,27 @@ class Stack:
             "labels": labels,
             "stop_grace_period": f"{STOP_TIMEOUT}s",
         }
-        services = {self.app_service: app, self.entry_service: entry}
+        if self.wiring is not None:
+            entry.update(self.wiring.entry_service())
+        services: dict[str, Any] = {self.app_service: app}
+        if self.entry_service == self.app_service:  # no frontend: the app serves HTTP itself
+            ports = list(dict.fromkeys([*app["ports"], *entry["ports"]]))
+            app.update({key: value for key, value in entry.items() if key not in app}, ports=ports)
+        else:
+            services[self.entry_service] = entry
+        document: dict[str, Any] = {"services": services, "networks": {"default": {"labels": labels}}}
         if not self.config.stack.user_owned:
             assert self.images is not None, "generated mode needs built images"
             app["image"] = self.images.app
             entry["image"] = self.images.frontend
             entry["depends_on"] = [self.app_service]
+            media_root = self.images.app_settings.media_root if self.images.app_settings else ""
+            if media_root:
+                # Uploads as production keeps them: one volume, written by the release step and
+                # the app, served by nginx; per run (the project name), removed by `down -v`.
+                app["volumes"] = [f"{MEDIA_VOLUME}:{media_root}"]
+                entry["volumes"] = [*entry.get("volumes", []), f"{MEDIA_VOLUME}:{MEDIA_MOUNT}:ro"]
+                document["volumes"] = {MEDIA_VOLUME: {"labels": labels}}
         elif self.user_ports:
             # Only 127.0.0.1, only ephemeral host ports: the user's own mappings are replaced.
             for service, targets in self.user_ports.items():
@@ -148,7 +179,11 @@ class Stack:
                 ours["ports"] += [f"127.0.0.1::{target}" for target in targets]
             for ours in services.values():
                 ours["ports"] = Replace(dict.fromkeys(ours["ports"]))
-        return {"services": services, "networks": {"default": {"labels": labels}}}
+        if self.config.stack.user_owned:
+            for name, extra in ownfile.overrides(self.own, self.config, self.run.id,
+                                                 self.database_env).items():
+                services[name] = extra if extra is RESET else merged(extra, services.get(name, {}))
+        return document
 
     def _write_files(self) -> None:
         assert self._tmp is not None
@@ -156,9 +191,8 @@ class Stack:
         if self.config.stack.user_owned:
             assert self.config.stack.compose_file is not None
             self.files = [self.config.stack.compose_file]
-            self.user_file = self._read_user_file()
-            self.user_ports = published_ports(self.user_file, docker_engine.compose_version(),
-                                              self._shown_file()) if self.user_file else {}
+            self.own = ownfile.read(self.config, self.compose, self.progress)
+            self.user_ports = self.own.ports
             path = directory / "parity.override.yaml"
         else:
             self.files = []
@@ -168,32 +202,13 @@ class Stack:
         self.files.append(path)
 
     def _shown_file(self) -> Path:
-        assert self.config.stack.compose_file is not None
-        return self.config.stack.compose_file.relative_to(self.config.root)
-
-    def _read_user_file(self) -> dict[str, Any]:
-        """The user's compose file as compose resolves it; {} with the legacy docker-compose."""
-        shown = self._shown_file()
-        if docker_engine.compose_command() != ("docker", "compose"):
-            # The legacy docker-compose has neither `config --format json` nor `!override`.
-            self.progress(f"stack: legacy docker-compose: ports {shown} publishes itself stay as "
-                          "they are (the compose v2 plugin replaces them with 127.0.0.1 ones)")
-            return {}
-        try:
-            resolved: dict[str, Any] = json.loads(self.compose(
-                "config", "--format", "json", timeout=CONFIG_TIMEOUT, what="compose config"))
-        except CommandError as error:
-            raise ParityConfigError(str(shown), "compose config", "docker compose cannot read it: "
-                                    f"{_last_line(error.output)}",
-                                    f"fix the file (check with `docker compose -f {shown} config`)"
-                                    ) from None
-        return resolved
+        return ownfile.shown_file(self.config)
 
     def compose(self, *args: str, timeout: float, what: str, check: bool = True,
-                cancellable: bool = True) -> str:
+                cancellable: bool = True, on_line: Callable[[str], None] | None = None) -> str:
         argv, workdir = self.compose_argv(*args)
         done = proc.run(argv, timeout=timeout, cwd=workdir, env=self._compose_env(), what=what,
-                        check=check, cancellable=cancellable)
+                        check=check, cancellable=cancellable, on_line=on_line)
         return done.stdout
 
     def compose_argv(self, *args: str) -> tuple[list[str], Path | None]:
@@ -216,11 +231,16 @@ class Stack:
     def __enter__(self) -> Stack:
         try:
             self._tmp = tempfile.TemporaryDirectory(prefix="parity-stack-", dir=self.run.tmp)
+            Path(self._tmp.name).chmod(0o755)  # the frontend's user reads its mounted listeners
+            self.wiring = StackTLS(self.config, Path(self._tmp.name) / "frontend")
             self._write_files()
             self.run.record("stack", {"project": self.project, "files": [str(f) for f in self.files],
                                       "workdir": str(self.config.root)})
             self._build_script()
-            self._check_user_images()
+            self._build_services()
+            ownfile.check_images(self.own, self.config)
+            self._hand_over_the_key()
+            self._check_settings()
             self._release()
             self._bring_up()
         except BaseException:
@@ -232,6 +252,17 @@ class Stack:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.down()
+
+    def build_only(self) -> list[composebuild.Built]:
+        """`parity build` with an own compose file: its build script, or its `build:` services
+        into the build cache the runs reuse; nothing else starts, and nothing stays."""
+        try:
+            self._tmp = tempfile.TemporaryDirectory(prefix="parity-stack-", dir=self.run.tmp)
+            self._write_files()
+            self._build_script()
+            return self._build_services()
+        finally:
+            self.down()
 
     def _build_script(self) -> None:
         script = self.config.stack.build
@@ -248,47 +279,69 @@ class Stack:
         self.timings["build script"] = round(time.monotonic() - started, 3)
         self.progress(f"stack: build script done in {self.timings['build script']:.1f}s")
 
-    def _check_user_images(self) -> None:
-        """Every image the user's file names exists now (the build script ran) or can be
-        pulled: otherwise say so here, not as a registry error from the release step."""
-        engine = docker_engine.client() if self.user_file else None
-        for service, spec in sorted((self.user_file.get("services") or {}).items()):
-            image = spec.get("image")
-            if "build" in spec or not image:
-                continue
-            if docker_engine.image_present(engine, image) or standins.pull(engine, image):
-                continue
-            built = (f"the build script {self.config.stack.build.relative_to(self.config.root)} "
-                     "did not build it" if self.config.stack.build else "no build script builds it")
-            raise StartupError("stack", f"images of {self._shown_file()}",
-                               f"service {service}: image {image} is neither present nor pullable "
-                               f"({built}); build it in your build script ([tool.parity.stack] "
-                               "build), or fix the service's `image:`")
+    def _build_services(self) -> list[composebuild.Built]:
+        """The file's `build:` services (own mode without a build script), with its cache."""
+        services = ownfile.builds(self.own, self.config)
+        if not services:
+            return []
+        started = time.monotonic()
+        built = composebuild.build(self.compose, services, str(self._shown_file()), self.progress)
+        self.timings["build"] = round(time.monotonic() - started, 3)
+        return built
+
+    def _hand_over_the_key(self) -> None:
+        """The TLS key goes to the uid the entry container runs as (images exist by now)."""
+        if self.wiring is None or self.wiring.tls is None:
+            return
+        if self.config.stack.user_owned:
+            image = ownfile.image_of(self.own, self.config, self.run.id, self.entry_service)
+        else:
+            image = self.images.frontend if self.images is not None else None
+        if image:
+            self.wiring.hand_key_to_image_user(docker_engine.client(), image)
+
+    def _check_settings(self) -> None:
+        """Generated Django stacks: the settings the image recorded at build time must use the
+        database parity provides (they saw the build's placeholder DATABASE_URL then)."""
+        settings = self.images.app_settings if self.images is not None else None
+        if settings is not None and not self.config.stack.user_owned:
+            check_database(settings, BUILD_DATABASE, "stack")
 
     def _release(self) -> None:
-        if not self.config.release:
-            return
-        self.progress(f"stack: release step in the {self.app_service} image: {' '.join(self.config.release)}")
+        steps = self.config.release
         started = time.monotonic()
-        try:
-            self.release_output = self.compose(
-                "run", "--rm", "--no-deps", "-T", self.app_service, *self.config.release,
-                timeout=RELEASE_TIMEOUT, what="release step")
-        except CommandError as error:
-            raise StartupError("stack", f"release step ({' '.join(self.config.release)})",
-                               _last_line(error.output), tail(error.output)) from None
-        self.timings["release"] = round(time.monotonic() - started, 3)
-        self.progress(f"stack: release step done in {self.timings['release']:.1f}s")
+        outputs = []
+        for index, step in enumerate(steps):
+            what = f"{release.label(index, len(steps))} ({release.shown(step)})"
+            self.progress(f"stack: {what} in the {self.app_service} image")
+            try:
+                outputs.append(self.compose("run", "--rm", "--no-deps", "-T", self.app_service,
+                                            *step, timeout=RELEASE_TIMEOUT, what=what))
+            except CommandError as error:
+                raise StartupError("stack", what, _last_line(error.output),
+                                   tail(error.output)) from None
+        self.release_output = "".join(outputs)
+        if steps:
+            self.timings["release"] = round(time.monotonic() - started, 3)
+            self.progress(f"stack: release done in {self.timings['release']:.1f}s")
 
     def _bring_up(self) -> None:
         self.progress(f"stack: compose up ({self.project})")
         started = time.monotonic()
         self._up = True
-        try:
-            self.compose("up", "-d", "--no-build", timeout=UP_TIMEOUT, what="compose up")
-        except CommandError as error:
-            raise StartupError("stack", "compose up", _port_hint(_last_line(error.output)),
-                               tail(error.output + "\n" + self.logs())) from None
+        for attempt in range(3):
+            try:
+                self.compose("up", "-d", "--no-build", timeout=UP_TIMEOUT, what="compose up")
+                break
+            except CommandError as error:
+                clash = "port is already allocated" in error.output or "address already in use" in error.output
+                if clash and attempt < 2 and self.wiring is not None and self.wiring.https_port:
+                    # The https port chosen up front was taken meanwhile: another one.
+                    self.wiring.choose_port()
+                    self._write_files()
+                    continue
+                raise StartupError("stack", "compose up", _port_hint(_last_line(error.output)),
+                                   tail(error.output + "\n" + self.logs())) from None
         mapping = self.compose("port", self.entry_service, str(self.entry_port),
                                timeout=30, what="compose port").strip()
         self.port = int(mapping.rsplit(":", 1)[1])
@@ -297,6 +350,7 @@ class Stack:
         ready = StartWatch(
             containers=self._containers, service_logs=self.service_logs,
             entry_service=self.entry_service, entry_port=self.entry_port, url=self.base_url + "/",
+            verify=self.ca_bundle or True,
             port_key="entry_port" if self.config.stack.user_owned else "the frontend port").ready
 
         waited = wait_until(ready, timeout=READY_TIMEOUT, pause=0.1,
@@ -354,10 +408,27 @@ class Stack:
             # to wait for; a graceful stop adds 0.2-0.5 s to every run.
             self.compose("down", "-v", "--remove-orphans", "-t", "0",
                          timeout=120, what="compose down", check=False, cancellable=False)
+            self._remove_stragglers()
+            ownfile.remove_run_images(self.own, self.config, self.run.id, self.progress)
         finally:
             self._tmp.cleanup()
             self._tmp = None
             self.run.forget("stack")
+
+
+    def _remove_stragglers(self) -> None:
+        """What `down` could not see: a `compose run` cancelled mid-way (the release step, when
+        the other environment failed first) can leave its container or the media volume
+        created just after `down` listed the project's resources."""
+        try:
+            engine = docker_engine.client()
+            project = {"label": f"com.docker.compose.project={self.project}"}
+            for container in engine.containers.list(all=True, filters=project):
+                container.remove(force=True)
+            for volume in engine.volumes.list(filters=project):
+                volume.remove(force=True)
+        except Exception as error:  # teardown goes on; `parity clean` sweeps labelled leftovers
+            self.progress(f"stack: could not remove leftovers of {self.project}: {error}")
 
 
 def _worker() -> str:

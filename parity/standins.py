@@ -186,14 +186,14 @@ def stands_in_for(kind: str, standin_tag: str, reference: str) -> bool:
 
 def find_standin(engine: Any, kind: str, reference: str) -> str | None:
     """The stand-in parity built for `reference`: the current recipe's, else the newest."""
-    candidates: list[tuple[int, str]] = []
-    # One listing call, no inspect per image: the label also marks every image built FROM a
-    # stand-in, and one removed between a listing and its inspect failed the whole start.
+    candidates: list[tuple[str, str]] = []
+    # The summaries, not images.list(): that gets each image again, and one another process
+    # removes meanwhile would fail the lookup.
     for image in engine.api.images(filters={"label": f"{LABEL_KIND}={kind}"}):
         for name in image.get("RepoTags") or ():
             repository, tag = split_reference(name)
             if repository == f"parity-base/{kind}" and stands_in_for(kind, tag, reference):
-                candidates.append((int(image.get("Created") or 0), name))
+                candidates.append((f"{image.get('Created', 0):020}", name))
     if not candidates:
         return None
     current = {recipe.reference for recipe in recipes()}

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import parity
+from parity import recipes
 from tests.provisioned import nginx_image
 from tests.reliability import harness, leftovers
 from tests.reliability.harness import Case
@@ -154,6 +155,33 @@ def failing_migration(app: harness.App, scratch: Path) -> dict[str, str]:
     return {}
 
 
+SQLITE = ('from tinyapp.settings import *  # noqa\n'
+          'DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", '
+          '"NAME": os.path.join(os.path.dirname(os.path.dirname(__file__)), "db.sqlite3")}}\n')
+
+
+def sqlite_settings(side: str) -> Callable[[harness.App, Path], dict[str, str]]:
+    """Settings that ignore DATABASE_URL, as every fresh `django-admin startproject` does."""
+    def setup(app: harness.App, scratch: Path) -> dict[str, str]:
+        (app.dir / "tinyapp" / "settings_sqlite.py").write_text("import os\n" + SQLITE)
+        config(app, f'[tool.parity.{side}]\nenv = {{ DJANGO_SETTINGS_MODULE = "tinyapp.settings_sqlite" }}\n')
+        return {}
+    return setup
+
+
+def vault_settings(app: harness.App, scratch: Path) -> dict[str, str]:
+    """Settings that need a secret at import: collectstatic fails while the image builds."""
+    with open(app.dir / "tinyapp" / "settings.py", "a") as settings:
+        settings.write('\nSECRET_KEY = os.environ["TINYAPP_KEY_FROM_VAULT"]\n')
+    return {}
+
+
+def failing_second_release_step(app: harness.App, scratch: Path) -> dict[str, str]:
+    config(app, 'release = ["python manage.py migrate --noinput", "sh -c \'python manage.py '
+                'nosuchcommand && echo never\'"]\n')
+    return {}
+
+
 def crashing_gunicorn(app: harness.App, scratch: Path) -> dict[str, str]:
     wsgi = app.dir / "tinyapp" / "wsgi.py"
     wsgi.write_text('import os\n\nif os.environ.get("TINYAPP_CRASH"):\n'
@@ -235,6 +263,12 @@ CASES = [
     Bad("own compose file unreadable", 4, ("compose.yaml: compose config: docker compose cannot read it",
                                            "fix the file", "docker compose -f compose.yaml config"),
         unreadable_compose_file),
+    Bad("local settings ignore the database", 4,
+        ("local: settings tinyapp.settings_sqlite: DATABASES['default'] is sqlite3 (<project>/db.sqlite3), "
+         "not the database parity provides", "read DATABASE_URL", "dj-database-url"), sqlite_settings("local")),
+    Bad("stack settings ignore the database", 4,
+        ("stack: settings tinyapp.settings_sqlite: DATABASES['default'] is sqlite3", "/db.sqlite3), "
+         "not the database parity provides", "read DATABASE_URL"), sqlite_settings("stack")),
     Bad("PARITY_DATABASE_URL not a postgres URL", 4, ("PARITY_DATABASE_URL", "postgresql://USER:PASSWORD@HOST"),
         env(PARITY_DATABASE_URL="mysql://root@localhost/app")),
     # --- a machine part is missing (exit 6)
@@ -250,12 +284,17 @@ CASES = [
         ("parity: ", "failed: ModuleNotFoundError: No module named 'tinyapp_local_overrides'"),
         settings_fail),
     Bad("failing migration", 7, ("release step", "this migration fails on purpose"), failing_migration),
-    Bad("image build error", 7, ("image build (app)", "python3: not found"),
+    Bad("base image without Python", 7, ("wheelhouse (pip wheel -r", "python3: not found"),
         lambda app, scratch: {"PARITY_BASE_IMAGE": nginx_image()}),
+    Bad("image build error", 7, ("image build (app)", "KeyError: 'TINYAPP_KEY_FROM_VAULT'"),
+        vault_settings),
     Bad("gunicorn crash loop", 7, ("stack: start failed: service app exited (exit ", "during start-up",
                                    "TINYAPP_CRASH is set"), crashing_gunicorn),
     Bad("unknown release command", 7, ("release step", "Unknown command: 'nosuchcommand'"),
         configured('release = "python manage.py nosuchcommand"\n')),
+    Bad("second release command fails", 7,
+        ("release step 2 of 2 (sh -c 'python manage.py nosuchcommand && echo never') failed",
+         "Unknown command: 'nosuchcommand'"), failing_second_release_step),
     Bad("unreachable PARITY_DATABASE_URL", 7, ("PARITY_DATABASE_URL", "Connection refused", "start that server"),
         lambda app, scratch: {"PARITY_DATABASE_URL": f"postgresql://u:pw@127.0.0.1:{closed_port()}/db"}),
     # --- a test misbehaves (exit 1)
@@ -286,6 +325,7 @@ def test_bad_input_is_one_line_with_a_fix_and_leaves_nothing(bad: Bad, broken: C
     extra = bad.setup(broken.app, scratch)
     if bad.tests is not None:
         (broken.app.dir / "test_behavior.py").write_text(bad.tests)
+    checkout = sorted(str(p.relative_to(broken.app.dir)) for p in broken.app.dir.rglob("*"))
     run = harness.ParityRun(broken.app, *bad.args, env=broken.app.env(**extra))
     code = run.finish(timeout=300)
     output = run.output
@@ -296,6 +336,10 @@ def test_bad_input_is_one_line_with_a_fix_and_leaves_nothing(bad: Bad, broken: C
     assert not PARITY_FRAME.search(output) and "INTERNALERROR" not in output, output[-4000:]
     assert len(line) < 600, line
     assert leftovers.settle(broken.scope) == "", output[-3000:]
+    # Nothing was written into the app's checkout (no db.sqlite3, no media, no report).
+    after = sorted(str(p.relative_to(broken.app.dir)) for p in broken.app.dir.rglob("*")
+                   if not p.name.startswith("parity-report."))
+    assert after == checkout, set(after) ^ set(checkout)
 
 
 def test_ports_your_compose_file_publishes_become_loopback_ones(broken: Case, warm_app: harness.App) -> None:
@@ -310,7 +354,8 @@ def test_ports_your_compose_file_publishes_become_loopback_ones(broken: Case, wa
         port = squatter.getsockname()[1]
         (broken.app.dir / "compose.yaml").write_text(json.dumps({"services": {
             "app": {"image": tags["app"], "ports": ["8000"]},
-            "frontend": {"image": tags["frontend"], "ports": [f"{port}:8080", "9443:8080"]},
+            "frontend": {"image": tags["frontend"], "ports": [f"{port}:8080", "9443:8080"],
+                         "volumes": [listeners(broken)]},
         }}))
         config(broken.app, '[tool.parity.stack]\ncompose_file = "compose.yaml"\n'
                            "app_port = 8000\nentry_port = 8080\n", settings=warm_app.settings)
@@ -342,8 +387,22 @@ def warm_tags(warm_app: harness.App) -> dict[str, str]:
             for image in engine.images.list(filters={"label": f"parity.app={warm_app.name}"})}
 
 
+def listeners(case: Case) -> str:
+    """The volume that gives parity's generated frontend image its listeners (plain http):
+    parity mounts them per run in generated stacks; an own compose file reusing that image
+    mounts them itself."""
+    directory = case.app.dir.parent / "frontend-listeners"
+    directory.mkdir(exist_ok=True)
+    directory.chmod(0o755)
+    (directory / "servers.conf").write_text(recipes.servers_conf("http"))
+    return f"{directory}:{recipes.RUN_CONF_DIR}:ro"
+
+
 def own_compose_file(case: Case, warm_app: harness.App, services: dict[str, object],
                      entry_port: int = 8080) -> None:
+    frontend = services.get("frontend")
+    if isinstance(frontend, dict):
+        frontend["volumes"] = [listeners(case)]
     (case.app.dir / "compose.yaml").write_text(json.dumps({"services": services}))
     config(case.app, '[tool.parity.stack]\ncompose_file = "compose.yaml"\n'
                      f"app_port = 8000\nentry_port = {entry_port}\n", settings=warm_app.settings)

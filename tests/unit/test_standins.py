@@ -60,7 +60,7 @@ class FakeImage:
     def __init__(self, tag: str, created: int = 1767225600) -> None:
         self.tags = [tag]
         self.id = "sha256:" + tag
-        self.attrs = {"Created": created}
+        self.created = created
 
 
 class FakeImages:
@@ -73,30 +73,29 @@ class FakeImages:
                 return image
         raise docker.errors.ImageNotFound(reference)
 
-    def list(self, filters: dict[str, str]) -> list[FakeImage]:
+    def summaries(self, filters: dict[str, str]) -> list[dict[str, object]]:
         kind = filters["label"].split("=", 1)[1]
-        return [image for image in self.present if image.tags[0].startswith(f"parity-base/{kind}:")]
+        return [{"Id": image.id, "RepoTags": image.tags, "Created": image.created}
+                for image in self.present if image.tags[0].startswith(f"parity-base/{kind}:")]
 
 
 class FakeApi:
     timeout = 120
 
     def __init__(self, images: FakeImages, registry: dict[str, FakeImage]) -> None:
-        self.present = images
+        self.images_ = images
         self.registry = registry
         self.pulled: list[str] = []
 
     def images(self, filters: dict[str, str]) -> list[dict[str, object]]:
-        """The low-level listing: one call, plain dicts (no inspect per image)."""
-        return [{"RepoTags": image.tags, "Created": image.attrs["Created"]}
-                for image in self.present.list(filters)]
+        return self.images_.summaries(filters)
 
     def pull(self, repository: str, tag: str) -> None:
         reference = f"{repository}:{tag}"
         self.pulled.append(reference)
         if reference not in self.registry:
             raise docker.errors.APIError("no such host")
-        self.present.present.append(self.registry[reference])
+        self.images_.present.append(self.registry[reference])
 
 
 class FakeEngine:
@@ -155,11 +154,11 @@ def test_a_stand_in_for_another_python_is_not_used() -> None:
 
 def test_the_current_recipe_wins_over_a_newer_older_recipe_image() -> None:
     engine = FakeEngine()
-    engine.images.present = [FakeImage("parity-base/python:3.11-bookworm-0000000000", 1798761600),
-                             FakeImage(CURRENT_PYTHON, 1767225600)]
+    engine.images.present = [FakeImage("parity-base/python:3.11-bookworm-0000000000", 1800000000),
+                             FakeImage(CURRENT_PYTHON, 1700000000)]
     assert find_standin(engine, "python", "python:3.11-slim") == CURRENT_PYTHON
-    engine.images.present = [FakeImage("parity-base/python:3.11-bookworm-0000000000", 1735689600),
-                             FakeImage("parity-base/python:3.11-bookworm-1111111111", 1748736000)]
+    engine.images.present = [FakeImage("parity-base/python:3.11-bookworm-0000000000", 1600000000),
+                             FakeImage("parity-base/python:3.11-bookworm-1111111111", 1650000000)]
     assert find_standin(engine, "python", "python:3.11-slim") == \
         "parity-base/python:3.11-bookworm-1111111111"
 

@@ -202,3 +202,31 @@ def test_side_scheduling_runs_nothing_after_collection_errors_as_a_serial_run() 
     scheduler.schedule()
     assert local.sent == stack.sent == [] and local.shut and stack.shut
     assert scheduler.refused == "1 error during collection" and scheduler.tests_finished
+
+
+def test_environments_reach_the_workers_with_their_ca_logs_and_settings_noise(tmp_path: Path) -> None:
+    from parity.environment import Environment
+    from parity.noise import NoiseRules
+
+    (tmp_path / "server.log").write_text("GET / 200\n")
+    local = Environment("local", "http://127.0.0.1:1", "postgresql://u:pw@127.0.0.1:2/l", "local://",
+                        lambda: "")
+    stack = Environment("stack", "https://127.0.0.1:3", "postgresql://u:pw@127.0.0.1:2/s",
+                        "docker://app-1", lambda: "", ca_bundle="/tmp/ca.pem")
+    stack_server = SimpleNamespace(
+        app_url="http://127.0.0.1:4",
+        compose_argv=lambda *args: (["sh", "-c", 'echo "$PARITY_RUN says hi"'], None),
+        compose_variables=lambda: {"PARITY_RUN": "r1"})
+    session: Any = SimpleNamespace(environments={"local": local, "stack": stack},
+                                   locals={"local": SimpleNamespace(log_path=tmp_path / "server.log")},
+                                   stack=stack_server)
+    noise = NoiseRules.declared(headers=["Strict-Transport-Security"], reason="HSTS in the stack only",
+                                source="config")
+    Handoff(tmp_path / "handoff").publish(session, noise)
+    assert oct((tmp_path / "handoff" / "environments.json").stat().st_mode & 0o777) == "0o600"
+    found, app_url, settings_noise = Handoff(tmp_path / "handoff").environments()
+    assert app_url == "http://127.0.0.1:4" and settings_noise.to_dict() == noise.to_dict()
+    assert found["stack"].ca_bundle == "/tmp/ca.pem" and found["local"].ca_bundle is None
+    assert found["stack"].host_spec == "docker://app-1" and found["local"].base_url == "http://127.0.0.1:1"
+    assert found["local"].logs() == "GET / 200\n"
+    assert found["stack"].logs() == "r1 says hi\n"

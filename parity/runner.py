@@ -62,7 +62,8 @@ class ParityRunner:
     @functools.cached_property
     def noise(self) -> NoiseRules:
         """Built-in plus declared noise; the config is frozen, so built once, not per exchange."""
-        return default_noise(self.config.compare, self.config.facts.expected)
+        return default_noise(self.config.compare, self.config.facts.expected,
+                             static_url=self.config.static_url, media_url=self.config.media_url)
 
     # --- environments ------------------------------------------------------------------
     def start(self) -> None:
@@ -187,7 +188,7 @@ class ParityRunner:
         try:
             found = attribute(verdict, local, stack, noise, facts=facts,
                               declared=self.declared_differences(),
-                              static_url=self.config.static_url)
+                              static_url=self.config.static_url, media_url=self.config.media_url)
         except Exception as error:
             verdict.layer, verdict.evidence = "unknown", [f"the layer could not be told: {error!r}"]
         else:

@@ -360,7 +360,7 @@ def test_verdict_round_trips_through_json() -> None:
     data = json.loads(json.dumps(verdict.to_dict()))
     assert Verdict.from_dict(data) == verdict
     assert set(data) == {"test_id", "kind", "local_outcome", "stack_outcome", "failures", "note",
-                         "differences", "ignored", "layer", "evidence"}
+                         "differences", "ignored", "layer", "evidence", "policy"}
     assert Difference.from_dict(data["differences"][0]) == verdict.differences[0]
     assert data["ignored"][0]["count"] == 1
 

@@ -101,11 +101,11 @@ def test_json_report_schema(tmp_path: Path) -> None:
     assert data["counts"] == {"match": 1, "diverge": 2, "outcome": 1, "skipped": 1}
     verdict = data["verdicts"][1]
     assert set(verdict) == {"test_id", "kind", "local_outcome", "stack_outcome", "failures",
-                            "note", "differences", "ignored", "layer", "evidence"}
+                            "note", "differences", "ignored", "layer", "evidence", "policy"}
     assert set(verdict["differences"][0]) == {"exchange", "request", "field", "local", "stack",
                                               "diff"}
     assert set(data["verdicts"][0]["ignored"][0]) == {"kind", "target", "reason", "source",
-                                                      "count"}
+                                                      "paths", "count"}
     assert data["declared_differences"]["stack"]["DATABASE_PASSWORD"] == REDACTED
     assert read_json(path).counts() == _summary().counts()
 

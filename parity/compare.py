@@ -29,6 +29,7 @@ from parity.bodydiff import (
 )
 from parity.config import CompareConfig
 from parity.difference import Difference
+from parity.fileserver import file_server_noise
 from parity.headerdiff import HeaderComparer
 from parity.learn import learn_noise
 from parity.noise import (
@@ -38,7 +39,6 @@ from parity.noise import (
     IgnoreRule,
     NoiseRules,
     declared_noise,
-    file_server_noise,
     format_json_path,
     mask_text,
 )

@@ -343,38 +343,6 @@ BUILTIN_NOISE = NoiseRules([
 ])
 
 
-def file_server_noise(static_url: str = "/static/", media_url: str | None = "/media/") -> NoiseRules:
-    """What a static file server (nginx, whitenoise, Django's static view) sets by nature on
-    responses for STATIC_URL and MEDIA_URL, the caching policy only the frontend adds there,
-    and the cache-busting part of asset URLs. Status, Content-Type, length and body are still
-    compared, and so is an `attachment` disposition."""
-    paths = tuple(dict.fromkeys(p for p in (static_url, media_url) if p))
-    policy = ("how long browsers may cache static and media files is the frontend's policy "
-              "(nginx's `expires`, whitenoise's max-age), not the app's: a note, not a divergence")
-    return NoiseRules([
-        IgnoreRule("header", "etag", "a file server's own validator for the file (nginx: its "
-                   "mtime and size, whitenoise: its own; Django's static view sends none); the "
-                   "file's body is compared", paths=paths),
-        IgnoreRule("header_value", "last-modified", "when the file was written on that side (the "
-                   "copy collected into the image at build time, the source file locally); "
-                   "whether it is sent is compared", paths=paths),
-        IgnoreRule("header", "accept-ranges", "nginx and whitenoise announce byte ranges for "
-                   "files, Django's static view does not; the full response is compared",
-                   paths=paths),
-        IgnoreRule("header_default", "content-disposition:inline", "Django's static view names "
-                   "the file `inline`, which is what a response without the header means; an "
-                   "`attachment` is compared", paths=paths),
-        IgnoreRule("header_policy", "cache-control", policy, paths=paths),
-        IgnoreRule("header_policy", "expires", policy, paths=paths),
-        IgnoreRule("header_policy", "access-control-allow-origin", "whitenoise lets every origin "
-                   "load static files (WHITENOISE_ALLOW_ALL_ORIGINS): the file server's policy, "
-                   "a note, not a divergence", paths=paths),
-        IgnoreRule("asset_url", static_url, "ManifestStaticFilesStorage names collected files with "
-                   "a content hash (.<12 hex>.) and versioned URLs carry ?v=<hash>: asset URLs are "
-                   "compared without it; the asset is compared wherever a test fetches it"),
-    ])
-
-
 ERROR_STATUS = 400
 ERROR_BODY_HEADERS = frozenset({"content-type", "vary"})
 """What describes an error body: a debug page is plain HTML where the production page may be

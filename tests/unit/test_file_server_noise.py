@@ -109,6 +109,24 @@ def test_what_a_file_server_sets_by_nature_is_absorbed(server: list[tuple[str, s
     assert rules and all(rule.paths == ("/static/", "/media/") and rule.reason for rule in rules)
 
 
+MIDDLEWARE = [("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"),
+              ("Referrer-Policy", "same-origin"), ("Cross-Origin-Opener-Policy", "same-origin")]
+
+
+def test_what_the_apps_middleware_adds_to_the_media_it_serves_is_a_note_on_the_frontend() -> None:
+    # Under runserver the app serves /media/ through its middleware; in production nginx does.
+    local = ex("/media/scans/grid.svg", RUNSERVER + MIDDLEWARE, content_type="image/svg+xml")
+    stack = ex("/media/scans/grid.svg", NGINX, content_type="image/svg+xml")
+    verdict = verdict_of([local], [stack])
+    assert verdict.kind == "match"
+    notes = {d.field: (d.local, d.stack) for d in verdict.policy}
+    assert notes["header:X-Content-Type-Options"] == ("nosniff", "(absent)")
+    assert notes["header:X-Frame-Options"] == ("DENY", "(absent)")
+    # The same headers missing from a page the app serves are a divergence.
+    page = verdict_of([html("<p>hi</p>", headers=MIDDLEWARE)], [html("<p>hi</p>")])
+    assert "header:X-Content-Type-Options" in fields(page) and page.policy == []
+
+
 def test_outside_static_and_media_the_same_headers_are_differences() -> None:
     verdict = verdict_of([ex("/api/report.css", RUNSERVER)], [ex("/api/report.css", NGINX)])
     assert verdict.kind == "diverge"

@@ -86,7 +86,8 @@ def attribute(verdict: Verdict, local: Recording, stack: Recording, noise: Noise
         return Attribution(FRONTEND, [agrees, *frontend_causes(mine, theirs, direct, replay, first)])
     served = [(prefix, kind) for prefix, kind in ((static_url, "static"), (media_url, "media"))
               if prefix and mine.path.startswith(prefix)]
-    if served and direct.status == 404:
+    passed_on = not pair_differences(direct, theirs, noise, (stack.ignores, stack.ignores))
+    if served and direct.status == 404 and not passed_on:
         prefix, kind = served[0]
         return Attribution(FRONTEND, [
             f"{label}: a {kind} file, which nginx serves itself ({prefix}); the app server does "
@@ -95,13 +96,19 @@ def attribute(verdict: Verdict, local: Recording, stack: Recording, noise: Noise
     shown = found[0] if found[0].field != "request body" or len(found) == 1 else found[1]
     said = [f"{label}: the app server's own answer already differs from [local]: "
             f"{shown.field} {_clip(shown.local)} → {_clip(shown.stack)}"]
+    if served and passed_on:
+        said.append(f"{served[0][1]} files: the app serves this file itself (whitenoise) and "
+                    "the frontend passes its answer on: "
+                    + ("the image lacks it (collectstatic at build, STATIC_ROOT)"
+                       if served[0][1] == "static" and direct.status == 404 else
+                       "compare the app image's copy of the file"))
     underscored = [name for name in replay.request_headers if "_" in name]
     if underscored:
         said.append(f"the request sent {', '.join(underscored)}: gunicorn (>= 22) drops header "
                     "names with underscores (`--header-map`), and nginx does too unless "
                     "`underscores_in_headers on;`")
     attribution = _behind_the_app(said, verdict, facts, declared)
-    if not pair_differences(direct, theirs, noise, (stack.ignores, stack.ignores)):
+    if passed_on:
         return attribution
     attribution.evidence.insert(len(said), "the frontend changes this answer further (the "
                                            "stack's answer differs from the app server's too)")

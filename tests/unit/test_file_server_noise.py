@@ -122,6 +122,13 @@ def test_what_the_apps_middleware_adds_to_the_media_it_serves_is_a_note_on_the_f
     notes = {d.field: (d.local, d.stack) for d in verdict.policy}
     assert notes["header:X-Content-Type-Options"] == ("nosniff", "(absent)")
     assert notes["header:X-Frame-Options"] == ("DENY", "(absent)")
+    # ... while a real difference in the same response is still reported, with its layer.
+    stack.headers = [("Content-Type", "application/octet-stream"), *stack.headers[1:]]
+    stack.content_type = "application/octet-stream"
+    verdict, layer, said = layer_of([local], [stack], ex("/media/scans/grid.svg", [], "Not Found",
+                                                        status=404, content_type=HTML))
+    assert list(fields(verdict)) == ["header:Content-Type"] and layer == FRONTEND
+    assert "a media file" in said[0] and "nginx's mime types" in said[1]
     # The same headers missing from a page the app serves are a divergence.
     page = verdict_of([html("<p>hi</p>", headers=MIDDLEWARE)], [html("<p>hi</p>")])
     assert "header:X-Content-Type-Options" in fields(page) and page.policy == []
@@ -171,6 +178,23 @@ def test_a_real_difference_in_the_same_static_response_is_still_the_frontend(
     assert evidence in said[1], said
     if field != "status":
         assert "lacks this file" not in " ".join(said)
+
+
+@pytest.mark.parametrize(("served", "field", "hint"), [
+    (ex("/static/site.css", [("Server", "gunicorn")], "<h1>Not Found</h1>", status=404,
+        content_type=HTML), "status", "the image lacks it (collectstatic at build"),
+    (ex("/static/site.css", WHITENOISE, content_type="text/plain"), "header:Content-Type",
+     "compare the app image's copy"),
+], ids=["missing asset", "content type"])
+def test_a_real_difference_in_what_whitenoise_serves_is_the_app_image(
+        served: Exchange, field: str, hint: str) -> None:
+    # whitenoise answers inside the app: the app server, asked directly, says the same.
+    verdict, layer, said = layer_of([ex("/static/site.css", RUNSERVER)], [served], served)
+    assert verdict.kind == "diverge" and field in fields(verdict)
+    assert "header:ETag" not in fields(verdict) and "header:Cache-Control" not in fields(verdict)
+    assert layer == APP_IMAGE
+    assert said[1].startswith("static files: the app serves this file itself (whitenoise)")
+    assert hint in said[1]
 
 
 def test_a_media_file_the_frontend_does_not_have_names_the_media_directory() -> None:

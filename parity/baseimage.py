@@ -105,15 +105,17 @@ _NGINX_50X = "<!DOCTYPE html>\n<html><head><title>Error</title></head>\n" \
 
 
 def python_recipe(suite: str = DEFAULT_SUITE, mirror: str = DEFAULT_MIRROR) -> Recipe:
-    """Like python:3.11-slim: python/python3, pip outside a venv, venv, useradd, tzdata."""
+    """Like python:3.11-slim: python/python3, pip outside a venv, venv, useradd, tzdata, and
+    the shared libpython (the official image's Python is built with it: an extension such as
+    uwsgi links it)."""
     version = _PYTHON_BY_SUITE.get(suite)
     return Recipe(
         kind="python", repository="parity-base/python",
         tag_prefix=f"{version}-" if version else "", suite=suite, mirror=mirror,
         packages=("python3", "python3-venv", "python3-pip", "python-is-python3",
-                  "ca-certificates", "netbase", "tzdata"),
+                  "ca-certificates", "netbase", "tzdata", *([f"libpython{version}"] if version else [])),
         # The official image lets `pip install` write to the system interpreter: no PEP 668 marker.
-        steps=(("rm", "/usr/lib/python3*/EXTERNALLY-MANAGED"), *_APT_CLEAN),
+        steps=(("rm", "/usr/lib/python3*/EXTERNALLY-MANAGED"), *_APT_CLEAN, *host_trust()),
         changes=("ENV LANG=C.UTF-8", f"ENV PATH={PATH}", 'CMD ["python3"]'),
         smoke=("sh", "-ec", "python --version; python3 -m venv /tmp/v; /tmp/v/bin/pip --version;"
                " pip --version; command -v useradd"),
@@ -136,11 +138,33 @@ def nginx_recipe(suite: str = DEFAULT_SUITE, mirror: str = DEFAULT_MIRROR) -> Re
             ("write", "/usr/share/nginx/html/index.html", _NGINX_INDEX),
             ("write", "/usr/share/nginx/html/50x.html", _NGINX_50X),
             *_APT_CLEAN,
+            *host_trust(),
         ),
         changes=(f"ENV PATH={PATH}", "EXPOSE 80", 'CMD ["nginx", "-g", "daemon off;"]'),
         smoke=("sh", "-ec", "nginx -t; nginx -T 2>/dev/null | grep -q conf.d/default.conf;"
                ' test -z "$(ls -A /etc/nginx/sites-enabled)"'),
     )
+
+
+HOST_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+HOST_EXTRA_CAS = Path("/usr/local/share/ca-certificates")
+
+
+def host_trust(bundle: Path = HOST_BUNDLE, extra: Path = HOST_EXTRA_CAS) -> tuple[Step, ...]:
+    """The certificate authorities the host trusts, into the image: its CA bundle, and the
+    local CAs it added (a corporate proxy's), where `update-ca-certificates` in a Dockerfile
+    finds them again. A base image from a registry behind such a proxy carries them too.
+    Part of the recipe: when the host's trust changes, the stand-ins are rebuilt."""
+    steps: list[Step] = []
+    if bundle.is_file():
+        steps.append(("write", "/etc/ssl/certs/ca-certificates.crt", bundle.read_text(errors="replace")))
+    local = sorted(p for p in extra.rglob("*.crt") if p.is_file()) if extra.is_dir() else []
+    if local:
+        steps.append(("mkdir", "/usr/local/share/ca-certificates/parity-host"))
+    for path in local:
+        steps.append(("write", f"/usr/local/share/ca-certificates/parity-host/{path.name}",
+                      path.read_text(errors="replace")))
+    return tuple(steps)
 
 
 def archive_uri(etc_apt: Path = Path("/etc/apt")) -> str:

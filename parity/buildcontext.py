@@ -6,8 +6,8 @@ git it is the directory, minus VCS, virtualenv and cache directories. In both ca
 `.dockerignore` at the project root applies as `docker build` would apply it, and files that
 look like secrets never enter, even when git tracks them.
 
-Python dependencies enter as a wheelhouse: `pip wheel` on the host, cached per requirements
-content and host Python, so the image build needs no network and a warm build no pip.
+Python dependencies enter as a wheelhouse built for the image's own interpreter
+(parity.wheelhouse).
 """
 
 from __future__ import annotations
@@ -17,18 +17,13 @@ import hashlib
 import os
 import re
 import shutil
-import sys
-import sysconfig
 import tarfile
-import tempfile
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from parity import cache
-from parity.errors import CommandError, StartupError
+from parity.errors import CommandError
 from parity.proc import run
 
 SECRET_PATTERNS = (
@@ -291,112 +286,3 @@ def tar_context(context_dir: Path, members: Iterable[str], output: Path) -> Path
         for member in members:
             tar.add(context_dir / member, arcname=member, recursive=True, filter=normalize)
     return output
-
-
-# --- the wheelhouse ---------------------------------------------------------------------
-
-GUNICORN = "gunicorn"
-PIP_TIMEOUT = 1800
-_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
-_INCLUDE = re.compile(r"^(-r|--requirement|-c|--constraint)(?:\s+|=)(\S+)")
-
-
-def cache_root() -> Path:
-    """parity's cache: PARITY_CACHE_DIR, else $XDG_CACHE_HOME/parity, else ~/.cache/parity."""
-    configured = os.environ.get("PARITY_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "parity"
-
-
-def _requirement_files(requirements: Path) -> list[Path]:
-    """The requirements file and every file it includes with -r/-c, in order."""
-    found: list[Path] = []
-    pending = [requirements.resolve()]
-    while pending:
-        path = pending.pop(0)
-        if path in found or not path.is_file():
-            continue
-        found.append(path)
-        for line in _lines(path):
-            include = _INCLUDE.match(line)
-            if include:
-                pending.append((path.parent / include.group(2)).resolve())
-    return found
-
-
-def _lines(path: Path) -> Iterator[str]:
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = raw.split(" #", 1)[0].strip()
-        if line and not line.startswith("#"):
-            yield line
-
-
-def _needs_gunicorn(requirements: Path) -> bool:
-    for path in _requirement_files(requirements):
-        for line in _lines(path):
-            name = _NAME.match(line)
-            if name and re.sub(r"[-_.]+", "-", name.group(1)).lower() == GUNICORN:
-                return False
-    return True
-
-
-def _python_tag() -> str:
-    return f"{sys.implementation.cache_tag}-{sysconfig.get_platform()}"
-
-
-def wheelhouse_key(requirements: Path) -> str:
-    """sha256 of the requirements (with their includes) and the host Python they resolve for."""
-    h = hashlib.sha256(_python_tag().encode())
-    h.update(b"+gunicorn" if _needs_gunicorn(requirements) else b"")
-    for path in _requirement_files(requirements):
-        h.update(b"\0%s\0" % path.name.encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
-
-
-def ensure_wheelhouse(
-    requirements: Path, progress: Callable[[str], None], *, timeout: float = PIP_TIMEOUT
-) -> Path:
-    """The cached wheelhouse for `requirements`, built with `pip wheel` when missing."""
-    key = wheelhouse_key(requirements)
-    target = cache_root() / "wheels" / key[:32]
-    if (target / ".complete").is_file():
-        cache.touch(target)  # most recently used: the last to be pruned
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
-    argv = [
-        sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "--progress-bar",
-        "off", "--wheel-dir", str(building), "--requirement", str(requirements),
-    ]
-    if _needs_gunicorn(requirements):
-        # gunicorn serves the app in the stack; resolved together with the requirements so
-        # that its dependencies agree with theirs.
-        argv.append(GUNICORN)
-    progress(f"wheels: pip wheel -r {requirements.name} (first build for these requirements)")
-    started = time.monotonic()
-    try:
-        try:
-            run(argv, timeout=timeout, cwd=requirements.parent, what="pip wheel")
-        except CommandError as exc:
-            status = "timed out" if exc.returncode is None else f"exited {exc.returncode}"
-            lines = exc.output.rstrip().splitlines()
-            raise StartupError(
-                "stack", f"wheelhouse (pip wheel -r {requirements})",
-                f"pip {status}: {lines[-1] if lines else 'no output'}", "\n".join(lines[-30:]),
-            ) from None
-        (building / ".complete").touch()
-        if target.exists() and not (target / ".complete").is_file():
-            shutil.rmtree(target, ignore_errors=True)  # left by an interrupted older parity
-        try:
-            building.rename(target)
-        except OSError:
-            pass  # another build finished the same wheelhouse first
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-    count = len(list(target.glob("*.whl")))
-    progress(f"wheels: {count} wheels in {time.monotonic() - started:.1f}s ({target})")
-    cache.prune_wheelhouses(target.parent)
-    return target

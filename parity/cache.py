@@ -32,6 +32,15 @@ STALE_BUILDING = 3600.0
 """Seconds after which a half-built wheelhouse (its `pip wheel` was killed) is removed."""
 
 
+def cache_root() -> Path:
+    """parity's cache: PARITY_CACHE_DIR, else $XDG_CACHE_HOME/parity, else ~/.cache/parity."""
+    configured = os.environ.get("PARITY_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "parity"
+
+
 @contextlib.contextmanager
 def build_lock(directory: Path, key: str, *, cancelled: Callable[[], bool] = lambda: False,
                poll: float = 0.1) -> Iterator[bool]:

@@ -65,7 +65,9 @@ def up(config: ParityConfig, progress: Progress = stderr, *, ready: threading.Ev
         session.run.record("up", {"pid": os.getpid()})
         for environment in session.environments.values():
             database = environment.database_url.rsplit("/", 1)[-1]
-            print(f"{environment.name:<6} {environment.base_url}   database {database}", flush=True)
+            trust = f"   CA {environment.ca_bundle}" if environment.ca_bundle else ""
+            print(f"{environment.name:<6} {environment.base_url}   database {database}{trust}",
+                  flush=True)
         print("serving; Ctrl-C (or `parity down`) tears everything down", flush=True)
         if ready is not None:
             ready.set()

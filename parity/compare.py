@@ -132,7 +132,7 @@ def compare(local: Recording, stack: Recording, noise: NoiseRules | None = None,
         verdict.kind = "skipped"
         verdict.note = skip_reason or local.failure or stack.failure or "skipped in both"
         return verdict
-    comparer = _Comparer(rules)
+    comparer = _Comparer(rules, schemes=(_scheme(local), _scheme(stack)))
     if local.outcome != stack.outcome:
         verdict.kind = "outcome"
         verdict.differences.append(Difference(None, "", "outcome", _outcome(local),
@@ -145,9 +145,19 @@ def compare(local: Recording, stack: Recording, noise: NoiseRules | None = None,
     verdict.differences += comparer.exchanges(local.exchanges, stack.exchanges)
     if verdict.kind == "match" and verdict.differences:
         verdict.kind = "diverge"
-    verdict.ignored = [(rule, comparer.tally[rule]) for rule in rules if comparer.tally[rule]]
+    verdict.ignored = [(rule, comparer.tally[rule]) for rule in (*rules, OWN_SCHEME)
+                       if comparer.tally[rule]]
     verdict.policy = comparer.header_comparer.policy
     return verdict
+
+
+OWN_SCHEME = IgnoreRule("scheme", "each side's own",
+                        "a JSON value naming the scheme each environment is served over (local "
+                        "http, the stack https): part of its base URL, like host and port")
+
+
+def _scheme(recording: Recording) -> str:
+    return urlsplit(recording.base_url).scheme if recording.base_url else ""
 
 
 def _outcome(recording: Recording) -> str:
@@ -182,7 +192,10 @@ def _listing(exchanges: Sequence[Exchange]) -> str:
 class _Comparer:
     """Compares exchanges under one set of rules, counting each rule that hid a difference."""
 
-    def __init__(self, rules: NoiseRules) -> None:
+    def __init__(self, rules: NoiseRules, schemes: tuple[str, str] = ("", "")) -> None:
+        self.schemes = schemes
+        """Each side's own scheme ("http", "https"): a JSON value that is exactly that on both
+        sides follows from the declared scheme, as the base URL does."""
         self.rules = rules
         self.tally: Counter[IgnoreRule] = Counter()
         self.header_comparer = HeaderComparer(rules, self.tally)
@@ -279,6 +292,9 @@ class _Comparer:
                 continue
             if isinstance(value_a, str) and isinstance(value_b, str) and self._masked_equal(
                     value_a, value_b):
+                continue
+            if all(self.schemes) and (value_a, value_b) == self.schemes:
+                self.tally[OWN_SCHEME] += 1
                 continue
             if len(found) >= MAX_JSON_DIFFERENCES:
                 hidden += 1

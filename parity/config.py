@@ -44,6 +44,12 @@ class StackConfig:
     app_port: int = 8000
     entry_service: str = "frontend"
     entry_port: int = 80
+    scheme: Literal["http", "https"] = "https"
+    """What the stack's entry speaks. Generated stacks: https by default (nginx terminates TLS
+    with a throwaway CA's certificate). Own compose files: https when your frontend reads the
+    certificate and key parity mounts at tls_certificate / tls_key, else http."""
+    tls_certificate: str | None = None
+    tls_key: str | None = None
 
     @property
     def user_owned(self) -> bool:
@@ -77,7 +83,8 @@ class ParityConfig:
     frontend_image: str
     static_url: str
     env: Mapping[str, str]
-    release: tuple[str, ...]
+    release: tuple[tuple[str, ...], ...]
+    """The release commands, each an argv, run in order per environment on its own database."""
     local: LocalConfig
     stack: StackConfig
     compare: CompareConfig
@@ -115,6 +122,7 @@ _TOP_KEYS = (
 _LOCAL_KEYS = ("env",)
 _STACK_KEYS = (
     "env", "compose_file", "build", "app_service", "app_port", "entry_service", "entry_port",
+    "scheme", "tls_certificate", "tls_key",
 )
 _COMPARE_KEYS = ("ignore_headers", "ignore_json_paths", "ignore_text_patterns", "request_timeout")
 _FACTS_KEYS = ("expected",)
@@ -345,12 +353,7 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> P
     env = reader.env_table(table, "env", p)
 
     default_release = DEFAULT_DJANGO_RELEASE if app == "django" else None
-    release_text = reader.string(table, "release", p, default_release)
-    try:
-        release = tuple(shlex.split(release_text)) if release_text else ()
-    except ValueError as exc:
-        raise reader.error(f"{p}.release", f"cannot be split into a command ({exc})",
-                           "balance the quotes", release_text) from None
+    release = _read_release(reader, table, p, default_release)
 
     local_table = reader.subtable(table, "local", p)
     reader.check_keys(local_table, _LOCAL_KEYS, f"{p}.local")
@@ -385,6 +388,31 @@ def _url_path(reader: _Reader, table: Mapping[str, Any], key: str, default: str)
     return value
 
 
+def _read_release(reader: _Reader, table: Mapping[str, Any], p: str,
+                  default: str | None) -> tuple[tuple[str, ...], ...]:
+    """`release`: one command, or a list of commands run in order; each split like a shell."""
+    value = table.get("release", default)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        commands = [reader.string(table, "release", p, default) or ""]
+    elif isinstance(value, list) and all(isinstance(item, str) and item.strip() for item in value):
+        commands = list(value)
+    else:
+        raise reader.error(f"{p}.release", "must be a command or a list of commands",
+                           'e.g. release = ["python manage.py migrate --noinput", '
+                           '"python manage.py load_initial_data"]', value)
+    steps = []
+    for index, command in enumerate(commands):
+        try:
+            steps.append(tuple(shlex.split(command)))
+        except ValueError as exc:
+            where = f"{p}.release" if isinstance(value, str) else f"{p}.release[{index}]"
+            raise reader.error(where, f"cannot be split into a command ({exc})",
+                               "balance the quotes", command) from None
+    return tuple(steps)
+
+
 def _read_stack(reader: _Reader, table: Mapping[str, Any], root: Path) -> StackConfig:
     p = "tool.parity.stack"
     reader.check_keys(table, _STACK_KEYS, p)
@@ -416,6 +444,30 @@ def _read_stack(reader: _Reader, table: Mapping[str, Any], root: Path) -> StackC
             if key in table:
                 raise reader.error(f"{p}.{key}", "only applies with your own compose_file",
                                    "remove it, or set compose_file", table[key])
+    tls = {}
+    for key in ("tls_certificate", "tls_key"):
+        value = reader.string(table, key, p, None)
+        if value is not None and compose_file is None:
+            raise reader.error(f"{p}.{key}", "only applies with your own compose_file",
+                               "remove it: generated stacks terminate TLS themselves", value)
+        if value is not None and not value.startswith("/"):
+            raise reader.error(f"{p}.{key}", "must be an absolute path inside your frontend container",
+                               'e.g. tls_certificate = "/etc/nginx/certs/site.crt"', value)
+        tls[key] = value
+    if (tls["tls_certificate"] is None) != (tls["tls_key"] is None):
+        missing = "tls_key" if tls["tls_key"] is None else "tls_certificate"
+        raise reader.error(f"{p}.{missing}", "is missing", "name both tls_certificate and tls_key, "
+                           "the paths where your frontend reads its certificate and key")
+    default_scheme = "https" if compose_file is None or tls["tls_certificate"] else "http"
+    scheme = reader.string(table, "scheme", p, default_scheme)
+    if scheme not in ("http", "https"):
+        raise reader.error(f"{p}.scheme", "must be \"https\" or \"http\"",
+                           'scheme = "http" opts out of TLS in the stack', scheme)
+    if scheme == "https" and compose_file is not None and not tls["tls_certificate"]:
+        raise reader.error(f"{p}.scheme", "https with your own compose file needs tls_certificate "
+                           "and tls_key", "name the paths where your frontend reads its certificate "
+                           "and key (parity mounts its throwaway ones there), or use scheme = \"http\"",
+                           scheme)
     return StackConfig(
         env=reader.env_table(table, "env", p),
         compose_file=compose_file,
@@ -424,6 +476,9 @@ def _read_stack(reader: _Reader, table: Mapping[str, Any], root: Path) -> StackC
         app_port=reader.integer(table, "app_port", p, 8000, 1, 65535),
         entry_service=services["entry_service"],
         entry_port=reader.integer(table, "entry_port", p, 80, 1, 65535),
+        scheme=scheme,  # type: ignore[arg-type]
+        tls_certificate=tls["tls_certificate"],
+        tls_key=tls["tls_key"],
     )
 
 

@@ -94,13 +94,15 @@ class StartWatch:
     open another port first."""
 
     def __init__(self, *, containers: Callable[..., list[Any]], service_logs: Callable[[str], str],
-                 entry_service: str, entry_port: int, url: str, port_key: str) -> None:
+                 entry_service: str, entry_port: int, url: str, port_key: str,
+                 verify: bool | str = True) -> None:
         self.containers = containers
         self.service_logs = service_logs
         self.entry_service = entry_service
         self.entry_port = entry_port
         self.url = url
         self.port_key = port_key
+        self.verify = verify
         self.mismatch_since: float | None = None
         self.next_port_check = 0.0
 
@@ -113,7 +115,7 @@ class StartWatch:
             raise StartupError("stack", "start", f"service {first.describe()} during start-up"
                                + (f": {why}" if why else "; its log is empty"), tail(logs))
         try:
-            if answers(self.url):
+            if answers(self.url, verify=self.verify):
                 return True
         except requests.RequestException:
             pass

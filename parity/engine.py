@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import shutil
 import subprocess
+import tarfile
 from typing import Any
 
 import docker
@@ -59,6 +62,22 @@ def image_present(engine: Any, reference: str) -> bool:
     except docker.errors.ImageNotFound:
         return False
     return True
+
+
+def read_image_file(engine: Any, image: str, path: str,
+                    labels: dict[str, str] | None = None) -> str | None:
+    """A text file of an image (None when it has none), read without starting a container."""
+    container = engine.containers.create(image, ["true"], labels=dict(labels or {}))
+    try:
+        stream, _ = container.get_archive(path)
+        archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
+        member = archive.extractfile(archive.getmembers()[0])
+        return member.read().decode(errors="replace") if member is not None else None
+    except docker.errors.NotFound:
+        return None
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            container.remove(force=True)
 
 
 def bridge_gateway(engine: Any) -> str:

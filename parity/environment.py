@@ -19,6 +19,9 @@ class Environment:
     database_url: str
     host_spec: str
     _logs: Callable[[], str] = field(repr=False)
+    ca_bundle: str | None = None
+    """The CA certificate to trust for this environment's https base URL (the stack's
+    throwaway CA); None: the system's trust, or plain http."""
     _db: psycopg2.extensions.connection | None = field(default=None, repr=False)
     _host: Any = field(default=None, repr=False)
 

@@ -2,6 +2,7 @@
 
     ParityError                       base: caught by the CLI and the plugin, printed as one line
     ├── ParityConfigError             [tool.parity] is missing, malformed or names missing files
+    ├── SettingsError                 the app's own settings cannot work with parity (its database)
     ├── MissingDependencyError        a machine part is absent: Docker engine, compose, Postgres, image
     ├── CommandError                  a subprocess failed: carries argv, exit code, output tail
     ├── StartupError                  an environment failed to come up: names env, step, log tail
@@ -37,6 +38,12 @@ class ParityConfigError(ParityError):
         self.fix = fix
         shown = f" = {value!r}" if value is not None else ""
         super().__init__(f"{file}: {key}{shown}: {problem}; {fix}")
+
+
+class SettingsError(ParityError):
+    """The app's own settings do what parity cannot run: they ignore the database it provides."""
+
+    exit_code = 4
 
 
 class MissingDependencyError(ParityError):

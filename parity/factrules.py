@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 from parity.schema import diff_schema, summary
 
 # The machinery of a virtualenv or an image, and the server parity adds to the image: never
@@ -76,7 +78,11 @@ def _packages(local: dict[str, Any], stack: dict[str, Any]) -> tuple[str, str, l
         if a == b:
             continue
         tool = name in TOOLING
-        if b is None:
+        matters = b is not None or name in imported or name in required or name in lazy
+        marker = _interpreter_marker(name, local if b is None else stack, b is None)
+        if marker and (a is None or b is None) and matters:
+            diffs.append(Diff(name, "info", marker))
+        elif b is None:
             if name in imported and not tool:
                 diffs.append(Diff(name, "fail", f"package {name}: installed locally ({a}), "
                                   f"missing in the stack, imported by {imported[name]}"))
@@ -94,7 +100,9 @@ def _packages(local: dict[str, Any], stack: dict[str, Any]) -> tuple[str, str, l
             diffs.append(Diff(name, severity, f"package {name}: local missing, stack {b}"))
         else:
             severity = "info" if tool else _version_severity(a, b)
-            diffs.append(Diff(name, severity, f"package {name}: local {a}, stack {b}"))
+            why = _older_for_python(name, a, local, stack)
+            diffs.append(Diff(name, "warn" if why and severity == "fail" else severity,
+                              f"package {name}: local {a}, stack {b}" + (f": {why}" if why else "")))
     if unused:
         diffs.append(Diff("local-only", "info", f"{len(unused)} packages installed locally "
                           f"only, not imported by the app: {', '.join(unused)}"))
@@ -102,6 +110,37 @@ def _packages(local: dict[str, Any], stack: dict[str, Any]) -> tuple[str, str, l
     return (f"{len(mine)} installed, {len(set(mine) - set(theirs))} only here",
             f"{len(theirs)} installed, {len(set(theirs) - set(mine))} only here, {changed} changed",
             diffs)
+
+
+def _interpreter_marker(name: str, side: dict[str, Any], local_only: bool) -> str | None:
+    """Why a package is on one side only, when an environment marker on the Python version
+    of one of that side's packages put it there (e.g. `async-timeout; python_full_version <
+    "3.11.3"` from redis: installed where that side's Python is older)."""
+    needed_by = (side.get("interpreter_markers") or {}).get(name)
+    if not needed_by:
+        return None
+    where, python = ("locally", side.get("python", "?")) if local_only else ("in the stack",
+                                                                             side.get("python", "?"))
+    version = (side.get("installed") or {}).get(name, "?")
+    return (f"package {name}: {version} {where} only: required there by {'; '.join(needed_by)}, "
+            f"a marker that Python {python} meets and the other side's does not")
+
+
+def _older_for_python(name: str, local_version: str, local: dict[str, Any],
+                      stack: dict[str, Any]) -> str | None:
+    """Why the image got another version than the virtualenv: the local release's
+    Requires-Python excludes the image's Python, so pip chose an older release there."""
+    specifier, python = (local.get("requires_python") or {}).get(name), stack.get("python")
+    if not specifier or not python:
+        return None
+    try:
+        excluded = not SpecifierSet(specifier).contains(python, prereleases=True)
+    except InvalidSpecifier:
+        return None
+    if not excluded:
+        return None
+    return (f"{name} {local_version} requires Python {specifier}, the image runs {python}: "
+            "pip chose the newest release that supports it")
 
 
 def _libpq_version(number: int) -> str:

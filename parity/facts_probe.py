@@ -87,7 +87,9 @@ os.environ.clear()
 os.environ.update(ENV)
 if hasattr(time, "tzset"):
     time.tzset()
-SETTINGS = (os.environ.get("DJANGO_SETTINGS_MODULE") or A["settings"]) if A["settings"] else None
+# PARITY_SETTINGS_MODULE: the app's own module, which parity's local wrapper (appsettings.py) wraps.
+SETTINGS = (os.environ.get("PARITY_SETTINGS_MODULE") or os.environ.get("DJANGO_SETTINGS_MODULE")
+            or A["settings"]) if A["settings"] else None
 WORKDIR = os.path.abspath(A["workdir"] or ".")  # "": docker exec's cwd, the WorkingDir
 sys.path.insert(0, WORKDIR)
 os.chdir(WORKDIR)
@@ -139,16 +141,31 @@ def requirements():
     return sorted({norm(re.match(r"[A-Za-z0-9][\w.-]*", line).group(0))
                    for line in lines if line and re.match(r"[A-Za-z0-9]", line)})
 
+MARKER_WORDS = ("python_version", "python_full_version", "implementation_version")
+
 @fact("packages")
 def _():
+    import platform
     from importlib import metadata
-    installed = {}
+    installed, requires_python, interpreter_markers = {}, {}, {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"]
-        if name:
-            installed.setdefault(norm(name), dist.version)
+        if not name:
+            continue
+        name = norm(name)
+        installed.setdefault(name, dist.version)
+        if dist.metadata.get("Requires-Python"):
+            requires_python.setdefault(name, dist.metadata["Requires-Python"])
+        for requirement in dist.requires or ():
+            wanted, _, marker = requirement.partition(";")
+            named = re.match(r"\s*([A-Za-z0-9][\w.-]*)", wanted)
+            if named and any(word in marker for word in MARKER_WORDS) and "extra" not in marker:
+                interpreter_markers.setdefault(norm(named.group(1)), []).append(
+                    "%s (%s)" % (name, marker.strip()))
     top, lazy = scan_imports()
-    return {"installed": installed, "imported": top, "lazy": lazy, "required": requirements()}
+    return {"installed": installed, "imported": top, "lazy": lazy, "required": requirements(),
+            "python": platform.python_version(), "requires_python": requires_python,
+            "interpreter_markers": interpreter_markers}
 
 def mapped(pattern):
     names = set()

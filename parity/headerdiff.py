@@ -127,6 +127,10 @@ class HeaderComparer:
         rule = self.rules.cookie_value(a.name)
         if rule is not None and a.value != b.value:
             self.tally[rule] += 1
+        for attribute in set(a.attributes) ^ set(b.attributes):
+            flag_rule = self.rules.cookie_flag(a.name, attribute)
+            if flag_rule is not None:
+                self.tally[flag_rule] += 1
         for attribute in set(a.attributes) & set(b.attributes):
             attr_rule = self.rules.cookie_attr(attribute)
             if attr_rule is not None and a.attributes[attribute] != b.attributes[attribute]:
@@ -138,6 +142,8 @@ class HeaderComparer:
             value = MASK
         parts = [f"{cookie.name}={value}"]
         for key in sorted(cookie.attributes):
+            if self.rules.cookie_flag(cookie.name, key) is not None:
+                continue
             shown = _COOKIE_ATTRIBUTES.get(key, key)
             attr_value = cookie.attributes[key]
             if attr_value and self.rules.cookie_attr(key) is not None:

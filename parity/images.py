@@ -24,7 +24,8 @@ from typing import Any
 import docker.errors
 import requests
 
-from parity import buildcontext, cache, proc, standins
+from parity import buildcontext, cache, proc, standins, wheelhouse
+from parity.appsettings import AppSettings, read_image
 from parity.config import ParityConfig
 from parity.engine import client, image_present
 from parity.errors import MissingDependencyError, StartupError, telling_line
@@ -37,12 +38,14 @@ from parity.recipes import (
     FRONTEND_DOCKERFILE,
     FRONTEND_PORT,
     FRONTEND_SERVICE,
+    LOCATIONS_CONF,
     NGINX_CONF,
     RECIPE_VERSION,
+    SETTINGS_PROBE,
     SITE_CONF,
     render,
 )
-from parity.runs import Run
+from parity.runs import LABEL, OWNER_LABEL, Run, owner
 
 __all__ = [
     "APP_PORT", "APP_SERVICE", "APP_USER", "FRONTEND_PORT", "FRONTEND_SERVICE", "BuiltImages",
@@ -68,6 +71,8 @@ class BuiltImages:
     built: tuple[str, ...]
     """The tags built by this call; empty when both were already present."""
     seconds: float
+    app_settings: AppSettings | None = None
+    """What the app's stack settings said at build time (Django apps): MEDIA_ROOT, the database."""
 
 
 @dataclass(frozen=True)
@@ -120,23 +125,25 @@ def build_images(
         # Concurrent runs of one app would each build the same tags: one builds, the others
         # wait and then find the images (a second build would leave its layers dangling).
         try:
-            with cache.build_lock(buildcontext.cache_root() / "locks", plan.digest,
+            with cache.build_lock(cache.cache_root() / "locks", plan.digest,
                                   cancelled=proc.cancelled) as waited:
                 missing = _missing(engine, plan) if waited else missing
                 if missing:
                     _build_missing(engine, config, plan, missing, progress, run)
         except InterruptedError:
             raise StartupError(ENVIRONMENT, "image build", CANCELLED) from None
+    labels = {LABEL: run.id, OWNER_LABEL: owner()} if run is not None else {}
+    app_settings = read_image(engine, plan.app_tag, labels) if config.app == "django" else None
     seconds = time.monotonic() - started
     if not missing:
         progress(f"images: cached {plan.app_tag}, {plan.frontend_tag} ({seconds:.2f}s)")
-        return BuiltImages(plan.app_tag, plan.frontend_tag, (), seconds)
+        return BuiltImages(plan.app_tag, plan.frontend_tag, (), seconds, app_settings)
     progress(f"images: built {', '.join(missing)} ({seconds:.1f}s)")
     removed = cache.prune_images(engine, config.name)
     if removed:
         progress(f"images: pruned {len(removed)} older image(s) of {config.name} "
                  f"(the newest {cache.KEEP_IMAGES} stay)")
-    return BuiltImages(plan.app_tag, plan.frontend_tag, tuple(missing), seconds)
+    return BuiltImages(plan.app_tag, plan.frontend_tag, tuple(missing), seconds, app_settings)
 
 
 def _missing(engine: Any, plan: _Plan) -> list[str]:
@@ -154,15 +161,17 @@ def _build_missing(engine: Any, config: ParityConfig, plan: _Plan, missing: list
     try:
         wheels = None
         if plan.app_tag in missing:
-            wheels = buildcontext.ensure_wheelhouse(config.requirements, progress=progress)
+            wheels = wheelhouse.ensure_wheelhouse(engine, config.requirements, config.base_image,
+                                                  _image_id(engine, config.base_image),
+                                                  progress=progress, run=run)
         buildcontext.write_context(context_dir, plan.context, plan.generated, wheels)
         if plan.app_tag in missing:
             members = [buildcontext.APP_DIR, buildcontext.WHEELS_DIR,
-                       APP_DOCKERFILE, COLLECTSTATIC_SCRIPT]
+                       APP_DOCKERFILE, COLLECTSTATIC_SCRIPT, SETTINGS_PROBE]
             _build(engine, "app", context_dir, members, APP_DOCKERFILE, plan.app_tag,
                    {**labels, "parity.role": "app"}, {}, progress, committed)
         if plan.frontend_tag in missing:
-            members = [FRONTEND_DOCKERFILE, NGINX_CONF, SITE_CONF]
+            members = [FRONTEND_DOCKERFILE, NGINX_CONF, SITE_CONF, LOCATIONS_CONF]
             _build(engine, "frontend", context_dir, members, FRONTEND_DOCKERFILE,
                    plan.frontend_tag, {**labels, "parity.role": "frontend"},
                    {"APP_IMAGE": plan.app_tag}, progress, committed)
@@ -178,7 +187,8 @@ def _plan(config: ParityConfig, engine: Any) -> _Plan:
         "recipe": RECIPE_VERSION,
         "base_image": _image_id(engine, config.base_image),
         "frontend_image": _image_id(engine, config.frontend_image),
-        "wheelhouse": buildcontext.wheelhouse_key(config.requirements),
+        "wheelhouse": wheelhouse.wheelhouse_key(config.requirements,
+                                                _image_id(engine, config.base_image)),
     }
     digest = buildcontext.digest(context, generated, facts)
     app_tag, frontend_tag = image_tags(config, digest)

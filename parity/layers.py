@@ -76,17 +76,21 @@ def attribute(verdict: Verdict, local: Recording, stack: Recording, noise: Noise
     if index >= len(local.exchanges) or index >= len(stack.exchanges):
         return Attribution(UNKNOWN, [f"{label}: one side has no such exchange"])
     mine, theirs, direct = local.exchanges[index], stack.exchanges[index], replay.exchange
-    found = pair_differences(mine, direct, noise, (local.ignores, stack.ignores))
+    # The app server answers as if served at the stack's address (the frontend told it so).
+    found = pair_differences(mine, direct, noise, (local.ignores, stack.ignores),
+                             (local.base_url, stack.base_url))
     if not found:
         changed = (_status(theirs) if _status(theirs) != _status(mine) else
                    "its " + ", ".join(dict.fromkeys(d.field for d in first
                                                     if d.field != "request body")) + " differs")
         agrees = (f"{label}: the app server, asked directly, answers like [local] "
                   f"({_status(direct)}); through the frontend: {changed}")
-        return Attribution(FRONTEND, [agrees, *frontend_causes(mine, theirs, direct, replay, first)])
+        return Attribution(FRONTEND, [agrees, *https_causes(stack, theirs),
+                                      *frontend_causes(mine, theirs, direct, replay, first)])
     served = [(prefix, kind) for prefix, kind in ((static_url, "static"), (media_url, "media"))
               if prefix and mine.path.startswith(prefix)]
-    passed_on = not pair_differences(direct, theirs, noise, (stack.ignores, stack.ignores))
+    passed_on = not pair_differences(direct, theirs, noise, (stack.ignores, stack.ignores),
+                                     (stack.base_url, stack.base_url))
     if served and direct.status == 404 and not passed_on:
         prefix, kind = served[0]
         return Attribution(FRONTEND, [
@@ -95,7 +99,7 @@ def attribute(verdict: Verdict, local: Recording, stack: Recording, noise: Noise
             file_cause(kind, mine, theirs, first)])
     shown = found[0] if found[0].field != "request body" or len(found) == 1 else found[1]
     said = [f"{label}: the app server's own answer already differs from [local]: "
-            f"{shown.field} {_clip(shown.local)} → {_clip(shown.stack)}"]
+            f"{shown.field} {_clip(shown.local)} → {_clip(shown.stack)}", *https_causes(stack, theirs)]
     if served and passed_on:
         said.append(f"{served[0][1]} files: the app serves this file itself (whitenoise) and "
                     "the frontend passes its answer on: "
@@ -113,6 +117,42 @@ def attribute(verdict: Verdict, local: Recording, stack: Recording, noise: Noise
     attribution.evidence.insert(len(said), "the frontend changes this answer further (the "
                                            "stack's answer differs from the app server's too)")
     return attribution
+
+
+REDIRECT_LOOP = 3
+"""Redirects of one request to itself that make a loop (requests gives up after 30)."""
+
+
+def https_causes(stack: Recording, exchange: Exchange) -> list[str]:
+    """What a stack behind TLS gets wrong on the first day: a redirect loop (the app does
+    not see the request came over TLS), a POST refused by the CSRF origin check."""
+    causes = []
+    loop = _redirect_loop(stack.exchanges)
+    if loop:
+        causes.append(f"redirect loop: {loop} redirects of {exchange.request} to itself: the app "
+                      "redirects to https a request that came over https, because it does not "
+                      "see the TLS (SECURE_SSL_REDIRECT is on): trust the frontend's "
+                      "X-Forwarded-Proto with SECURE_PROXY_SSL_HEADER = ('HTTP_X_FORWARDED_PROTO', "
+                      "'https'), and make the frontend send it")
+    if exchange.status == 403 and "CSRF verification failed" in exchange.body:
+        causes.append("CSRF_TRUSTED_ORIGINS: the stack refused the request with 403 (CSRF "
+                      "verification failed): its Origin is not the site the app believes it "
+                      "serves behind the frontend; add the https origin to CSRF_TRUSTED_ORIGINS, "
+                      "or let the frontend pass the Host the client used (`proxy_set_header "
+                      "Host $http_host;`)")
+    return causes
+
+
+def _redirect_loop(exchanges: Sequence[Exchange]) -> int:
+    """How many consecutive redirects sent a request back to itself (0: no loop)."""
+    longest = run = 0
+    for exchange in exchanges:
+        locations = header_map(exchange.headers).get("location", ("", []))[1]
+        to_itself = 300 <= (exchange.status or 0) < 400 and any(
+            location in (exchange.path, "{base_url}" + exchange.path) for location in locations)
+        run = run + 1 if to_itself else 0
+        longest = max(longest, run)
+    return longest if longest >= REDIRECT_LOOP else 0
 
 
 def frontend_causes(local: Exchange, stack: Exchange, direct: Exchange, replay: Replay,
@@ -180,6 +220,11 @@ def _url_causes(differences: Sequence[Difference]) -> list[str]:
                 text = ("missing X-Forwarded-Proto: the app built https URLs behind nginx "
                         "(`proxy_set_header X-Forwarded-Proto $scheme;` with "
                         "SECURE_PROXY_SSL_HEADER)")
+            elif host == "{host}" and scheme == "http":
+                # The stack is served over https: its own base URL would read {base_url}.
+                text = ("missing X-Forwarded-Proto: the app built http URLs behind TLS: the "
+                        "frontend must send `proxy_set_header X-Forwarded-Proto $scheme;` (and the "
+                        "app trust it with SECURE_PROXY_SSL_HEADER)")
             elif host != "{host}":
                 text = (f"missing Host: the app built URLs for {scheme}://{host} behind nginx "
                         "(`proxy_set_header Host $http_host;`, or X-Forwarded-Host without the "

@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 
-from parity import proc
+from parity import proc, release
+from parity.appsettings import AppSettings, check_database, local_wrapper, read_local
 from parity.config import ParityConfig
 from parity.errors import CommandError, StartupError, tail, telling_line
 from parity.net import answers, free_port
@@ -62,24 +63,47 @@ class LocalServer:
         self._final_logs = ""
         self.timings: dict[str, float] = {}
         """Seconds per start-up step ("release", "server"), for the report and the benchmarks."""
+        self.app_settings: AppSettings | None = None
+        self.media_root: Path | None = None
+        """Where uploads go in this run (Django apps): under the run's temp dir, never the checkout."""
+        self.wrapper_env: dict[str, str] = {}
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def environ(self) -> dict[str, str]:
-        """The developer's shell environment, as runserver would see it, plus the declared env."""
+        """The developer's shell environment, as runserver would see it, plus the declared env
+        (and, once the settings were read, parity's wrapper that keeps uploads per run)."""
         env = dict(os.environ)
+        # As in the activated virtualenv: `sh -c 'python manage.py ...'` finds its Python.
+        bindir = str(Path(self.python).parent)
+        if env.get("PATH", "").split(os.pathsep)[0] != bindir:
+            env["PATH"] = os.pathsep.join(p for p in (bindir, env.get("PATH", "")) if p)
         env.update(self.config.env_for("local"))
         env.update(self.database_env)
+        env.update(self.wrapper_env)
         env["PYTHONUNBUFFERED"] = "1"
         return env
+
+    def _read_settings(self) -> None:
+        """Django apps: the database must be parity's, and uploads go to per-run storage."""
+        if self.config.app != "django":
+            return
+        assert self._tmp is not None
+        self.app_settings = read_local(self.python, self.config.project_dir, self.environ())
+        check_database(self.app_settings, self.database_env.get("PGDATABASE", ""), "local",
+                       self.config.project_dir)
+        wrapped = self.environ().get("DJANGO_SETTINGS_MODULE") or self.app_settings.module
+        self.media_root = Path(self._tmp.name) / "media"
+        self.wrapper_env = local_wrapper(Path(self._tmp.name) / "settings", wrapped, self.media_root)
 
     def __enter__(self) -> LocalServer:
         try:
             self._tmp = tempfile.TemporaryDirectory(
                 prefix="parity-local-", dir=self.run.tmp if self.run is not None else None)
             self.log_path = Path(self._tmp.name) / "server.log"
+            self._read_settings()
             self._release()
             self._start()
         except BaseException:
@@ -93,20 +117,23 @@ class LocalServer:
         self.stop()
 
     def _release(self) -> None:
-        if not self.config.release:
-            return
-        argv = release_argv(self.config.release, self.python)
-        self.progress(f"local: release step: {' '.join(self.config.release)}")
+        steps = self.config.release
         started = time.monotonic()
-        try:
-            done = proc.run(argv, timeout=RELEASE_TIMEOUT, cwd=self.config.project_dir,
-                            env=self.environ(), what="release step")
-        except CommandError as error:
-            raise StartupError("local", f"release step ({' '.join(self.config.release)})",
-                               _last_line(error.output) or str(error), tail(error.output)) from None
-        self.release_output = done.stdout
-        self.timings["release"] = round(time.monotonic() - started, 3)
-        self.progress(f"local: release step done in {self.timings['release']:.1f}s")
+        outputs = []
+        for index, step in enumerate(steps):
+            what = f"{release.label(index, len(steps))} ({release.shown(step)})"
+            self.progress(f"local: {what}")
+            try:
+                done = proc.run(release_argv(step, self.python), timeout=RELEASE_TIMEOUT,
+                                cwd=self.config.project_dir, env=self.environ(), what=what)
+            except CommandError as error:
+                raise StartupError("local", what, _last_line(error.output) or str(error),
+                                   tail(error.output)) from None
+            outputs.append(done.stdout)
+        self.release_output = "".join(outputs)
+        if steps:
+            self.timings["release"] = round(time.monotonic() - started, 3)
+            self.progress(f"local: release done in {self.timings['release']:.1f}s")
 
     def server_argv(self, insecure: bool = True) -> list[str]:
         if self.config.app == "django":

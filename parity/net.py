@@ -14,7 +14,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def answers(url: str, *, timeout: float = 2.0, bad_statuses: tuple[int, ...] = (502, 503, 504)) -> bool:
-    """True once `url` returns an HTTP response that is not a gateway error."""
-    response = requests.get(url, timeout=timeout, allow_redirects=False)
+def answers(url: str, *, timeout: float = 2.0, bad_statuses: tuple[int, ...] = (502, 503, 504),
+            verify: bool | str = True) -> bool:
+    """True once `url` returns an HTTP response that is not a gateway error (`verify`: the
+    CA bundle an https URL's certificate must chain to)."""
+    response = requests.get(url, timeout=timeout, allow_redirects=False, verify=verify)
     return response.status_code not in bad_statuses

@@ -14,8 +14,10 @@ and how often each rule suppressed a real difference. Rule kinds:
     header_token  one token of a comma-separated header (target: "vary:accept-encoding")
     cookie_value  the value of a Set-Cookie, not its name or attributes (target: name or "*")
     cookie_attr   one Set-Cookie attribute's value, not its presence (target: "expires")
+    cookie_flag   one attribute of one cookie, its presence too (target: "sessionid:secure")
     json_path     a JSON path and everything under it ("$.results[*].id", "$..token")
     text_pattern  a regex (re.MULTILINE) masked in text bodies; with groups only the groups
+    scheme        a JSON value that is exactly each side's own scheme (built-in only)
     asset_url     the cache-busting part of asset URLs under a prefix (target: STATIC_URL):
                   ManifestStaticFilesStorage's `.<12 hex>.` before the extension and a
                   `?v=<hash>` query, in bodies, URL headers and request paths (parity.assets)
@@ -39,11 +41,11 @@ from typing import Any, Literal, cast, get_args
 from parity.config import CompareConfig
 
 RuleKind = Literal["header", "header_value", "header_default", "header_relative",
-                   "header_policy", "header_token", "cookie_value", "cookie_attr", "json_path",
-                   "text_pattern", "asset_url", "error_body"]
+                   "header_policy", "header_token", "cookie_value", "cookie_attr", "cookie_flag",
+                   "json_path", "text_pattern", "asset_url", "error_body", "scheme"]
 HEADER_TREATMENTS: tuple[str, ...] = ("header_value", "header_default", "header_relative")
 """Kinds that change how a header's values compare, in the order they apply."""
-RuleSource = Literal["built-in", "config", "test", "learned"]
+RuleSource = Literal["built-in", "config", "test", "learned", "declared"]
 KINDS: tuple[str, ...] = get_args(RuleKind)
 SOURCES: tuple[str, ...] = get_args(RuleSource)
 
@@ -69,7 +71,7 @@ class IgnoreRule:
         if self.source not in SOURCES:
             raise ValueError(f"unknown ignore rule source {self.source!r}; use one of "
                              + ", ".join(SOURCES))
-        if self.kind.startswith("header") or self.kind == "cookie_attr":
+        if self.kind.startswith("header") or self.kind in ("cookie_attr", "cookie_flag"):
             object.__setattr__(self, "target", self.target.strip().lower())
         object.__setattr__(self, "paths", tuple(self.paths))
         if self.kind == "json_path":
@@ -154,6 +156,10 @@ class NoiseRules:
         attribute = attribute.lower()
         return next((r for r in self.rules if r.kind == "cookie_attr"
                      and r.target == attribute), None)
+
+    def cookie_flag(self, cookie: str, attribute: str) -> IgnoreRule | None:
+        wanted = {f"{cookie.lower()}:{attribute.lower()}", f"*:{attribute.lower()}"}
+        return next((r for r in self.rules if r.kind == "cookie_flag" and r.target in wanted), None)
 
     def header_tokens(self, name: str, path: str | None = None) -> list[tuple[str, IgnoreRule]]:
         prefix = name.lower() + ":"

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -157,6 +158,7 @@ _CSRF_SENT = re.compile(r"""(?i)(csrf\w*(?:=|["']?\s*:\s*["']|"\r\n\r\n))[^&"'\r
 ExchangeObserver = Callable[[int, Exchange, requests.PreparedRequest | None], None]
 """Called with each exchange just recorded (its index in the recording) and the request sent."""
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _POSITIONAL = ("params", "data", "headers", "cookies", "files", "auth", "timeout",
                "allow_redirects", "proxies", "hooks", "stream", "verify", "cert", "json")
 
@@ -165,13 +167,18 @@ class RecordingSession(requests.Session):
     """A requests.Session bound to one environment's base URL that records every exchange."""
 
     def __init__(self, base_url: str, recording: Recording, timeout: float = 30.0,
-                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, *,
+                 normalize_as: str | None = None) -> None:
+        """`normalize_as`: the base URL the server believes it is served at, when that is not
+        `base_url` (a replay straight to the app server, which is told the stack's address)."""
         super().__init__()
         self.base_url = base_url.rstrip("/")
         self.recording = recording
         self.timeout = timeout
         self.max_body_bytes = max_body_bytes
-        self.normalizer = BaseUrlNormalizer(self.base_url)
+        self.normalizer = BaseUrlNormalizer((normalize_as or self.base_url).rstrip("/"))
+        parts = urlsplit(self.base_url)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
         self.observer: ExchangeObserver | None = None
         if not recording.base_url:
             recording.base_url = self.base_url
@@ -196,6 +203,11 @@ class RecordingSession(requests.Session):
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
         kwargs = {**dict(zip(_POSITIONAL, args, strict=False)), **kwargs}
+        if kwargs.get("verify") is None and isinstance(self.verify, str):
+            kwargs["verify"] = self.verify  # else REQUESTS_CA_BUNDLE in the environment would win
+        method_name = (method.decode() if isinstance(method, bytes) else method).upper()
+        if method_name not in _SAFE_METHODS:
+            kwargs["headers"] = self._with_origin(kwargs.get("headers"))
         configured_timeout = kwargs.get("timeout") is None
         if configured_timeout:
             kwargs["timeout"] = self.timeout
@@ -226,6 +238,15 @@ class RecordingSession(requests.Session):
             raise
         self._record(hops, stream=stream)
         return response
+
+    def _with_origin(self, headers: Any) -> Any:
+        """What a browser sends on an unsafe request: an Origin of the page's own site (here
+        the environment's base URL), unless the test sets Origin or Referer itself. Django's
+        CSRF check over HTTPS refuses a POST with neither, which no browser ever sends."""
+        sent = {name.lower() for name in {**self.headers, **(headers or {})}}
+        if {"origin", "referer"} & sent:
+            return headers
+        return {**(headers or {}), "Origin": self.origin}
 
     def _one_connection_per_exchange(self) -> None:
         """Close each connection once its response is read, instead of pooling it: runserver

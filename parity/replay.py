@@ -28,7 +28,6 @@ from parity.recording import Exchange, Recording, RecordingSession
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ReplayMode = Literal["off", "safe", "all"]
 """off: the test is not compared (only_in, parity_skip); safe: GET/HEAD/OPTIONS; all: opted in."""
-_REBASED_HEADERS = frozenset({"origin", "referer", "host"})
 _UNREACHABLE = ("connection refused", "newconnectionerror", "failed to establish")
 
 
@@ -65,16 +64,18 @@ def replays_of(recording: Recording) -> dict[int, Replay]:
 
 
 def exchanges_differ(local: Exchange, other: Exchange, noise: NoiseRules,
-                     ignores: tuple[NoiseRules, NoiseRules] = (NoiseRules(), NoiseRules())) -> bool:
+                     ignores: tuple[NoiseRules, NoiseRules] = (NoiseRules(), NoiseRules()),
+                     bases: tuple[str, str] = ("", "")) -> bool:
     """Whether two exchanges differ beyond noise, by the rules of a whole-test comparison."""
-    return bool(pair_differences(local, other, noise, ignores))
+    return bool(pair_differences(local, other, noise, ignores, bases))
 
 
 def pair_differences(local: Exchange, other: Exchange, noise: NoiseRules,
-                     ignores: tuple[NoiseRules, NoiseRules] = (NoiseRules(), NoiseRules())
-                     ) -> list[Any]:
-    verdict = compare(Recording("", "local", [local], ignores=ignores[0]),
-                      Recording("", "stack", [other], ignores=ignores[1]), noise)
+                     ignores: tuple[NoiseRules, NoiseRules] = (NoiseRules(), NoiseRules()),
+                     bases: tuple[str, str] = ("", "")) -> list[Any]:
+    """`bases`: the base URLs each exchange was made against (their schemes count)."""
+    verdict = compare(Recording("", "local", [local], ignores=ignores[0], base_url=bases[0]),
+                      Recording("", "stack", [other], ignores=ignores[1], base_url=bases[1]), noise)
     return list(verdict.differences)
 
 
@@ -111,7 +112,8 @@ class Replayer:
         if local is None or index >= len(local.exchanges):
             return True
         return exchanges_differ(local.exchanges[index], exchange, self.noise(),
-                                (local.ignores, self.recording.ignores))
+                                (local.ignores, self.recording.ignores),
+                                (local.base_url, self.recording.base_url))
 
     def _replay(self, index: int, exchange: Exchange,
                 request: requests.PreparedRequest | None) -> Replay:
@@ -138,16 +140,25 @@ class Replayer:
                 replay.reason = f"the app server did not answer at {self.app_url}"
                 replay.exchange = None
             else:
+                # The same request, only sent elsewhere: it reads as the one the test made.
                 replay.exchange.request_body_sha256 = exchange.request_body_sha256
+                replay.exchange.path = exchange.path
         return replay
 
     def _send(self, method: str, url: str, request: requests.PreparedRequest,
               body: bytes | str | None) -> Exchange | None:
+        """The request as the frontend passes it on: the client's own headers (Origin and
+        Referer still name the stack), the Host the client used, and X-Forwarded-Proto with
+        the scheme it used; answers read as if served at the stack's address."""
         assert self.app_url is not None
-        headers = {name: self._rebase_text(value) if name.lower() in _REBASED_HEADERS else value
-                   for name, value in request.headers.items() if name.lower() != "content-length"}
+        stack = urlsplit(self.stack_url)
+        headers = {name: value for name, value in request.headers.items()
+                   if name.lower() not in ("content-length", "host")}
+        headers.update({"Host": stack.netloc, "X-Forwarded-Proto": stack.scheme,
+                        "X-Forwarded-Host": stack.netloc})
         scratch = Recording(self.recording.test_id, "direct")
-        with RecordingSession(self.app_url, scratch, timeout=self.timeout) as session:
+        with RecordingSession(self.app_url, scratch, timeout=self.timeout,
+                              normalize_as=self.stack_url) as session:
             try:
                 session.request(method, url, data=body, headers=headers, allow_redirects=False)
             except requests.RequestException:
@@ -163,8 +174,3 @@ class Replayer:
             return self.app_url + url[len(self.stack_url):]
         return None
 
-    def _rebase_text(self, value: str) -> str:
-        if self.app_url is None:
-            return value
-        stack_host, app_host = urlsplit(self.stack_url).netloc, urlsplit(self.app_url).netloc
-        return value.replace(self.stack_url, self.app_url).replace(stack_host, app_host)

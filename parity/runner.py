@@ -51,6 +51,8 @@ class ParityRunner:
     started_at: float = field(default_factory=time.monotonic)
     meta: dict[str, Any] = field(default_factory=dict)
     facts: list[dict[str, Any]] = field(default_factory=list)
+    settings_noise: NoiseRules = field(default_factory=NoiseRules)
+    """What follows from settings only one side declares (Secure cookies, HSTS over HTTPS)."""
     tests_started: float | None = None
     """When the environments were ready: the "tests" phase runs from here to `stop()`."""
 
@@ -61,9 +63,12 @@ class ParityRunner:
 
     @functools.cached_property
     def noise(self) -> NoiseRules:
-        """Built-in plus declared noise; the config is frozen, so built once, not per exchange."""
-        return default_noise(self.config.compare, self.config.facts.expected,
-                             static_url=self.config.static_url, media_url=self.config.media_url)
+        """Built-in plus declared noise; built once, not per exchange: the config is frozen,
+        and what the app's settings declare is known once the environments are up."""
+        configured = default_noise(self.config.compare, self.config.facts.expected,
+                                   static_url=self.config.static_url,
+                                   media_url=self.config.media_url)
+        return configured.merge(self.settings_noise)
 
     # --- environments ------------------------------------------------------------------
     def start(self) -> None:
@@ -76,6 +81,8 @@ class ParityRunner:
             self.meta.update(session.describe())  # its secrets: the error's log tail is shown
             return
         self.session = session
+        self.settings_noise = session.declared_noise()
+        self.__dict__.pop("noise", None)  # rebuilt with what the settings declare
         self.tests_started = time.monotonic()
 
     def stop(self) -> None:
@@ -129,6 +136,8 @@ class ParityRunner:
             recording.ignores = recording.ignores.merge(declared)
         with RecordingSession(environment.base_url, recording,
                               timeout=self.config.compare.request_timeout) as session:
+            if environment.ca_bundle:
+                session.verify = environment.ca_bundle
             if side == "stack" and self.parity and replay != "off":
                 session.observer = self._replayer(recording, environment, replay).observe
             yield session

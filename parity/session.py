@@ -26,6 +26,7 @@ from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
 from parity import clean, proc, standins
+from parity.appsettings import declared_noise
 from parity.config import ParityConfig
 from parity.engine import client as engine_client
 from parity.environment import Environment
@@ -35,6 +36,7 @@ from parity.environment import Environment
 # 3.11 (see parity.facts).
 from parity.images import build_images
 from parity.local import LocalServer
+from parity.noise import NoiseRules
 from parity.postgres import Postgres
 from parity.runs import Run
 from parity.stack import Stack
@@ -153,7 +155,7 @@ class ParitySession:
             stack = self.stack
             self.environments["stack"] = Environment(
                 "stack", stack.base_url, databases["stack"].url("local"),
-                f"docker://{stack.container_name()}", stack.logs)
+                f"docker://{stack.container_name()}", stack.logs, ca_bundle=stack.ca_bundle)
         for environment in self.environments.values():
             self._exit.callback(environment.close)
         if self.local is not None and self.stack is not None:
@@ -207,6 +209,12 @@ class ParitySession:
         return [fact.to_dict() for fact in compare_facts(local, stack, self.config.facts.expected,
                                                          declared)]
 
+    def declared_noise(self) -> NoiseRules:
+        """Noise that follows from what only one side's settings declare (parity.appsettings)."""
+        local = self.local.app_settings if self.local is not None else None
+        stack = getattr(self.images, "app_settings", None)
+        return declared_noise(local, stack)
+
     def _run(self) -> Run:
         assert self.run is not None
         return self.run
@@ -234,6 +242,9 @@ class ParitySession:
             facts["database"] = ("PARITY_DATABASE_URL" if self.postgres.external
                                  else f"throwaway Postgres on 127.0.0.1:{self.postgres.port}")
             facts["_secrets"] = [self.postgres.password]
+        if self.stack is not None and self.stack.wiring is not None:
+            facts.setdefault("_secrets", []).extend(self.stack.wiring.secrets())
+            facts["scheme"] = self.stack.scheme
         return facts
 
     def _build_images(self) -> Any:

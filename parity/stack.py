@@ -23,7 +23,8 @@ from types import TracebackType
 from typing import Any
 
 from parity import engine as docker_engine
-from parity import proc, standins
+from parity import proc, release, standins
+from parity.appsettings import check_database
 from parity.composefile import Replace, compose_yaml, published_ports
 from parity.config import ParityConfig
 from parity.containerstate import StartWatch
@@ -35,7 +36,9 @@ from parity.errors import (
     telling_line,
 )
 from parity.images import APP_PORT, FRONTEND_PORT
+from parity.recipes import BUILD_DATABASE
 from parity.runs import LABEL, OWNER_LABEL, Run, owner
+from parity.stacktls import StackTLS
 from parity.waiting import wait_until
 
 STOP_TIMEOUT = 2
@@ -44,6 +47,9 @@ READY_TIMEOUT = 90.0
 RELEASE_TIMEOUT = 600.0
 BUILD_SCRIPT_TIMEOUT = 1800.0
 CONFIG_TIMEOUT = 60.0
+MEDIA_VOLUME = "media"
+MEDIA_MOUNT = "/srv/media"
+"""Where the frontend sees the media volume (settings_probe.MEDIA_MOUNT: its nginx location)."""
 
 
 class Stack:
@@ -76,6 +82,8 @@ class Stack:
         self.timings: dict[str, float] = {}
         """Seconds per start-up step ("build script", "release", "up"), for the report and the benchmarks."""
         self.user_ports: dict[str, list[str]] = {}
+        self.wiring: StackTLS | None = None
+        """The entry's scheme: run-time listeners, certificate and ports (parity.stacktls)."""
         self.user_file: dict[str, Any] = {}
         """Own mode: the user's compose file as `docker compose config` resolves it (compose v2)."""
         """Own mode: the container ports each service of the user's file publishes ("80", "53/udp")."""
@@ -91,9 +99,19 @@ class Stack:
 
     @property
     def entry_port(self) -> int:
-        if self.config.stack.user_owned:
-            return self.config.stack.entry_port
-        return FRONTEND_PORT
+        if self.wiring is not None:
+            return self.wiring.entry_port
+        return self.config.stack.entry_port if self.config.stack.user_owned else FRONTEND_PORT
+
+    @property
+    def scheme(self) -> str:
+        return self.config.stack.scheme
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """The certificate the `http` client trusts for this stack (its run's throwaway CA)."""
+        tls = self.wiring.tls if self.wiring is not None else None
+        return str(tls.ca) if tls is not None else None
 
     @property
     def internal_app_port(self) -> int:
@@ -103,7 +121,7 @@ class Stack:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def app_url(self) -> str | None:
@@ -135,12 +153,22 @@ class Stack:
             "labels": labels,
             "stop_grace_period": f"{STOP_TIMEOUT}s",
         }
+        if self.wiring is not None:
+            entry.update(self.wiring.entry_service())
         services = {self.app_service: app, self.entry_service: entry}
+        document: dict[str, Any] = {"services": services, "networks": {"default": {"labels": labels}}}
         if not self.config.stack.user_owned:
             assert self.images is not None, "generated mode needs built images"
             app["image"] = self.images.app
             entry["image"] = self.images.frontend
             entry["depends_on"] = [self.app_service]
+            media_root = self.images.app_settings.media_root if self.images.app_settings else ""
+            if media_root:
+                # Uploads as production keeps them: one volume, written by the release step and
+                # the app, served by nginx; per run (the project name), removed by `down -v`.
+                app["volumes"] = [f"{MEDIA_VOLUME}:{media_root}"]
+                entry["volumes"] = [*entry.get("volumes", []), f"{MEDIA_VOLUME}:{MEDIA_MOUNT}:ro"]
+                document["volumes"] = {MEDIA_VOLUME: {"labels": labels}}
         elif self.user_ports:
             # Only 127.0.0.1, only ephemeral host ports: the user's own mappings are replaced.
             for service, targets in self.user_ports.items():
@@ -148,7 +176,7 @@ class Stack:
                 ours["ports"] += [f"127.0.0.1::{target}" for target in targets]
             for ours in services.values():
                 ours["ports"] = Replace(dict.fromkeys(ours["ports"]))
-        return {"services": services, "networks": {"default": {"labels": labels}}}
+        return document
 
     def _write_files(self) -> None:
         assert self._tmp is not None
@@ -211,11 +239,15 @@ class Stack:
     def __enter__(self) -> Stack:
         try:
             self._tmp = tempfile.TemporaryDirectory(prefix="parity-stack-", dir=self.run.tmp)
+            Path(self._tmp.name).chmod(0o755)  # the frontend's user reads its mounted listeners
+            self.wiring = StackTLS(self.config, Path(self._tmp.name) / "frontend")
             self._write_files()
             self.run.record("stack", {"project": self.project, "files": [str(f) for f in self.files],
                                       "workdir": str(self.config.root)})
             self._build_script()
             self._check_user_images()
+            self._hand_over_the_key()
+            self._check_settings()
             self._release()
             self._bring_up()
         except BaseException:
@@ -260,30 +292,59 @@ class Stack:
                                f"({built}); build it in your build script ([tool.parity.stack] "
                                "build), or fix the service's `image:`")
 
-    def _release(self) -> None:
-        if not self.config.release:
+    def _hand_over_the_key(self) -> None:
+        """The TLS key goes to the uid the entry container runs as (images exist by now)."""
+        if self.wiring is None or self.wiring.tls is None:
             return
-        self.progress(f"stack: release step in the {self.app_service} image: {' '.join(self.config.release)}")
+        if self.config.stack.user_owned:
+            image = (self.user_file.get("services") or {}).get(self.entry_service, {}).get("image")
+        else:
+            image = self.images.frontend if self.images is not None else None
+        if image:
+            self.wiring.hand_key_to_image_user(docker_engine.client(), image)
+
+    def _check_settings(self) -> None:
+        """Generated Django stacks: the settings the image recorded at build time must use the
+        database parity provides (they saw the build's placeholder DATABASE_URL then)."""
+        settings = self.images.app_settings if self.images is not None else None
+        if settings is not None and not self.config.stack.user_owned:
+            check_database(settings, BUILD_DATABASE, "stack")
+
+    def _release(self) -> None:
+        steps = self.config.release
         started = time.monotonic()
-        try:
-            self.release_output = self.compose(
-                "run", "--rm", "--no-deps", "-T", self.app_service, *self.config.release,
-                timeout=RELEASE_TIMEOUT, what="release step")
-        except CommandError as error:
-            raise StartupError("stack", f"release step ({' '.join(self.config.release)})",
-                               _last_line(error.output), tail(error.output)) from None
-        self.timings["release"] = round(time.monotonic() - started, 3)
-        self.progress(f"stack: release step done in {self.timings['release']:.1f}s")
+        outputs = []
+        for index, step in enumerate(steps):
+            what = f"{release.label(index, len(steps))} ({release.shown(step)})"
+            self.progress(f"stack: {what} in the {self.app_service} image")
+            try:
+                outputs.append(self.compose("run", "--rm", "--no-deps", "-T", self.app_service,
+                                            *step, timeout=RELEASE_TIMEOUT, what=what))
+            except CommandError as error:
+                raise StartupError("stack", what, _last_line(error.output),
+                                   tail(error.output)) from None
+        self.release_output = "".join(outputs)
+        if steps:
+            self.timings["release"] = round(time.monotonic() - started, 3)
+            self.progress(f"stack: release done in {self.timings['release']:.1f}s")
 
     def _bring_up(self) -> None:
         self.progress(f"stack: compose up ({self.project})")
         started = time.monotonic()
         self._up = True
-        try:
-            self.compose("up", "-d", "--no-build", timeout=UP_TIMEOUT, what="compose up")
-        except CommandError as error:
-            raise StartupError("stack", "compose up", _port_hint(_last_line(error.output)),
-                               tail(error.output + "\n" + self.logs())) from None
+        for attempt in range(3):
+            try:
+                self.compose("up", "-d", "--no-build", timeout=UP_TIMEOUT, what="compose up")
+                break
+            except CommandError as error:
+                clash = "port is already allocated" in error.output or "address already in use" in error.output
+                if clash and attempt < 2 and self.wiring is not None and self.wiring.https_port:
+                    # The https port chosen up front was taken meanwhile: another one.
+                    self.wiring.choose_port()
+                    self._write_files()
+                    continue
+                raise StartupError("stack", "compose up", _port_hint(_last_line(error.output)),
+                                   tail(error.output + "\n" + self.logs())) from None
         mapping = self.compose("port", self.entry_service, str(self.entry_port),
                                timeout=30, what="compose port").strip()
         self.port = int(mapping.rsplit(":", 1)[1])
@@ -292,6 +353,7 @@ class Stack:
         ready = StartWatch(
             containers=self._containers, service_logs=self.service_logs,
             entry_service=self.entry_service, entry_port=self.entry_port, url=self.base_url + "/",
+            verify=self.ca_bundle or True,
             port_key="entry_port" if self.config.stack.user_owned else "the frontend port").ready
 
         waited = wait_until(ready, timeout=READY_TIMEOUT, pause=0.1,
@@ -349,10 +411,26 @@ class Stack:
             # to wait for; a graceful stop adds 0.2-0.5 s to every run.
             self.compose("down", "-v", "--remove-orphans", "-t", "0",
                          timeout=120, what="compose down", check=False, cancellable=False)
+            self._remove_stragglers()
         finally:
             self._tmp.cleanup()
             self._tmp = None
             self.run.forget("stack")
+
+
+    def _remove_stragglers(self) -> None:
+        """What `down` could not see: a `compose run` cancelled mid-way (the release step, when
+        the other environment failed first) can leave its container or the media volume
+        created just after `down` listed the project's resources."""
+        try:
+            engine = docker_engine.client()
+            project = {"label": f"com.docker.compose.project={self.project}"}
+            for container in engine.containers.list(all=True, filters=project):
+                container.remove(force=True)
+            for volume in engine.volumes.list(filters=project):
+                volume.remove(force=True)
+        except Exception as error:  # teardown goes on; `parity clean` sweeps labelled leftovers
+            self.progress(f"stack: could not remove leftovers of {self.project}: {error}")
 
 
 def _worker() -> str:

@@ -187,11 +187,13 @@ def stands_in_for(kind: str, standin_tag: str, reference: str) -> bool:
 def find_standin(engine: Any, kind: str, reference: str) -> str | None:
     """The stand-in parity built for `reference`: the current recipe's, else the newest."""
     candidates: list[tuple[str, str]] = []
-    for image in engine.images.list(filters={"label": f"{LABEL_KIND}={kind}"}):
-        for name in image.tags:
+    # The summaries, not images.list(): that gets each image again, and one another process
+    # removes meanwhile would fail the lookup.
+    for image in engine.api.images(filters={"label": f"{LABEL_KIND}={kind}"}):
+        for name in image.get("RepoTags") or ():
             repository, tag = split_reference(name)
             if repository == f"parity-base/{kind}" and stands_in_for(kind, tag, reference):
-                candidates.append((str(image.attrs.get("Created", "")), name))
+                candidates.append((f"{image.get('Created', 0):020}", name))
     if not candidates:
         return None
     current = {recipe.reference for recipe in recipes()}

@@ -89,7 +89,7 @@ def copy_base(base_name: str, destination: Path) -> Path:
 def configure(app: Path, fragment: Mapping[str, Any], stack_mode: str, what: str) -> None:
     """Merge `fragment` into the copy's [tool.parity]; "own" adds labbook's deploy/ keys."""
     if stack_mode == "own":
-        fragment = merge(fragment, {"stack": OWN_STACK})
+        fragment = merge({"stack": OWN_STACK}, fragment)  # the scenario's own keys win
     elif stack_mode != "generated":
         raise SystemExit(f"{what}: stack_mode {stack_mode!r}: use \"generated\" or \"own\"")
     if fragment:

@@ -64,6 +64,8 @@ def start_up(app: Path, argv: list[str] | None = None
         name, _, rest = line.partition(" ")
         if name in ("local", "stack"):
             urls[name] = rest.split()[0]
+            if " CA " in rest:  # the stack speaks https with the run's throwaway CA
+                urls["ca"] = rest.split(" CA ")[1].split()[0]
         if name == "pid":
             urls.setdefault("pids", "")
             urls["pids"] += rest
@@ -76,8 +78,11 @@ def start_up(app: Path, argv: list[str] | None = None
 
 def test_up_serves_both_environments_each_from_its_own_database(app: Path, state_dir: Path) -> None:
     process, urls, run_id = start_up(app)
+    ca = urls.pop("ca")
+    assert urls["stack"].startswith("https://127.0.0.1:") and urls["local"].startswith("http://")
     try:
-        pages = {name: requests.get(f"{base}/greeting/", timeout=10).json() for name, base in urls.items()}
+        pages = {name: requests.get(f"{base}/greeting/", timeout=10, verify=ca).json()
+                 for name, base in urls.items()}
         assert pages["local"]["greeting"] == pages["stack"]["greeting"] == "hello"
         # Each environment reads its own database: give them different rows.
         databases = _database_urls(run_id)
@@ -85,7 +90,7 @@ def test_up_serves_both_environments_each_from_its_own_database(app: Path, state
             with psycopg2.connect(databases[name]) as connection, connection.cursor() as cursor:
                 for index in range(groups):
                     cursor.execute("insert into auth_group (name) values (%s)", (f"{name}-{index}",))
-        counts = {name: requests.get(f"{base}/greeting/", timeout=10).json()["groups"]
+        counts = {name: requests.get(f"{base}/greeting/", timeout=10, verify=ca).json()["groups"]
                   for name, base in urls.items()}
         assert counts == {"local": 2, "stack": 1}
         down = subprocess.run([*PARITY, "down"], capture_output=True, text=True, timeout=120)
@@ -111,6 +116,7 @@ def _database_urls(run_id: str) -> dict[str, str]:
 
 def test_ctrl_c_while_serving_leaves_nothing(app: Path, state_dir: Path) -> None:
     process, urls, run_id = start_up(app)
+    urls.pop("ca")
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 0
     assert leftovers(run_id) == {"containers": [], "networks": [], "volumes": [], "processes": []}
@@ -176,6 +182,7 @@ def test_sigint_reaches_parity_up_started_as_a_background_job_of_a_script(
     assert sigint_ignored_in_background_jobs()
     process, urls, run_id = start_up(app, ["bash", "-c", BACKGROUND_JOB, "job", *PARITY, "up"])
     _script, parity = (int(pid) for pid in urls.pop("pids").split())
+    urls.pop("ca")
     os.kill(parity, signal.SIGINT)
     assert process.wait(timeout=60) == 0  # bash's `wait` gives parity's exit code
     assert leftovers(run_id) == {"containers": [], "networks": [], "volumes": [], "processes": []}

@@ -20,6 +20,7 @@ import requests
 
 from parity import engine as docker_engine
 from parity import images as images_module
+from parity import recipes
 from parity.config import ParityConfig, load_config
 from parity.errors import MissingDependencyError, StartupError
 from parity.images import (
@@ -227,9 +228,15 @@ def test_no_secret_file_enters_any_layer(
 
 
 def test_frontend_serves_static_files_and_proxies_to_the_app(
-    built: tuple[ParityConfig, BuiltImages], engine: Any
+    built: tuple[ParityConfig, BuiltImages], engine: Any, tmp_path: Path
 ) -> None:
     _, images = built
+    # The listeners come with each run (parity.stacktls): here plain http.
+    listeners = tmp_path / "run"
+    listeners.mkdir(mode=0o755)
+    (listeners / "servers.conf").write_text(recipes.servers_conf("http"))
+    listeners.chmod(0o755)
+    tmp_path.chmod(0o755)
     name = f"parity-test-{secrets.token_hex(4)}"
     network = engine.networks.create(name, labels=TEST_LABEL)
     containers = []
@@ -241,6 +248,7 @@ def test_frontend_serves_static_files_and_proxies_to_the_app(
         frontend = engine.containers.run(
             images.frontend, detach=True, name=f"{name}-frontend", labels=TEST_LABEL,
             network=name, ports={f"{FRONTEND_PORT}/tcp": ("127.0.0.1", None)},
+            volumes={str(listeners): {"bind": recipes.RUN_CONF_DIR, "mode": "ro"}},
         )
         containers.append(frontend)
         frontend.reload()
@@ -349,7 +357,8 @@ def test_an_uninstallable_requirement_fails_before_docker_with_pips_output(
     (broken / "requirements.txt").write_text("parity-no-such-package-7f3a==1.0\n")
     with pytest.raises(StartupError) as caught:
         build_images(config_at(broken, environ), engine=engine)
-    assert caught.value.step == f"wheelhouse (pip wheel -r {broken / 'requirements.txt'})"
+    assert caught.value.step == (f"wheelhouse (pip wheel -r {broken / 'requirements.txt'} "
+                                 f"in {python_image()})")
     assert "parity-no-such-package-7f3a" in caught.value.log_tail
     assert list((tmp_path / "cache" / "wheels").iterdir()) == []
 

@@ -154,6 +154,26 @@ def failing_migration(app: harness.App, scratch: Path) -> dict[str, str]:
     return {}
 
 
+SQLITE = ('from tinyapp.settings import *  # noqa\n'
+          'DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", '
+          '"NAME": os.path.join(os.path.dirname(os.path.dirname(__file__)), "db.sqlite3")}}\n')
+
+
+def sqlite_settings(side: str) -> Callable[[harness.App, Path], dict[str, str]]:
+    """Settings that ignore DATABASE_URL, as every fresh `django-admin startproject` does."""
+    def setup(app: harness.App, scratch: Path) -> dict[str, str]:
+        (app.dir / "tinyapp" / "settings_sqlite.py").write_text("import os\n" + SQLITE)
+        config(app, f'[tool.parity.{side}]\nenv = {{ DJANGO_SETTINGS_MODULE = "tinyapp.settings_sqlite" }}\n')
+        return {}
+    return setup
+
+
+def failing_second_release_step(app: harness.App, scratch: Path) -> dict[str, str]:
+    config(app, 'release = ["python manage.py migrate --noinput", "sh -c \'python manage.py '
+                'nosuchcommand && echo never\'"]\n')
+    return {}
+
+
 def crashing_gunicorn(app: harness.App, scratch: Path) -> dict[str, str]:
     wsgi = app.dir / "tinyapp" / "wsgi.py"
     wsgi.write_text('import os\n\nif os.environ.get("TINYAPP_CRASH"):\n'
@@ -235,6 +255,12 @@ CASES = [
     Bad("own compose file unreadable", 4, ("compose.yaml: compose config: docker compose cannot read it",
                                            "fix the file", "docker compose -f compose.yaml config"),
         unreadable_compose_file),
+    Bad("local settings ignore the database", 4,
+        ("local: settings tinyapp.settings_sqlite: DATABASES['default'] is sqlite3 (<project>/db.sqlite3), "
+         "not the database parity provides", "read DATABASE_URL", "dj-database-url"), sqlite_settings("local")),
+    Bad("stack settings ignore the database", 4,
+        ("stack: settings tinyapp.settings_sqlite: DATABASES['default'] is sqlite3", "/db.sqlite3), "
+         "not the database parity provides", "read DATABASE_URL"), sqlite_settings("stack")),
     Bad("PARITY_DATABASE_URL not a postgres URL", 4, ("PARITY_DATABASE_URL", "postgresql://USER:PASSWORD@HOST"),
         env(PARITY_DATABASE_URL="mysql://root@localhost/app")),
     # --- a machine part is missing (exit 6)
@@ -256,6 +282,9 @@ CASES = [
                                    "TINYAPP_CRASH is set"), crashing_gunicorn),
     Bad("unknown release command", 7, ("release step", "Unknown command: 'nosuchcommand'"),
         configured('release = "python manage.py nosuchcommand"\n')),
+    Bad("second release command fails", 7,
+        ("release step 2 of 2 (sh -c 'python manage.py nosuchcommand && echo never') failed",
+         "Unknown command: 'nosuchcommand'"), failing_second_release_step),
     Bad("unreachable PARITY_DATABASE_URL", 7, ("PARITY_DATABASE_URL", "Connection refused", "start that server"),
         lambda app, scratch: {"PARITY_DATABASE_URL": f"postgresql://u:pw@127.0.0.1:{closed_port()}/db"}),
     # --- a test misbehaves (exit 1)
@@ -286,6 +315,7 @@ def test_bad_input_is_one_line_with_a_fix_and_leaves_nothing(bad: Bad, broken: C
     extra = bad.setup(broken.app, scratch)
     if bad.tests is not None:
         (broken.app.dir / "test_behavior.py").write_text(bad.tests)
+    checkout = sorted(str(p.relative_to(broken.app.dir)) for p in broken.app.dir.rglob("*"))
     run = harness.ParityRun(broken.app, *bad.args, env=broken.app.env(**extra))
     code = run.finish(timeout=300)
     output = run.output
@@ -296,6 +326,10 @@ def test_bad_input_is_one_line_with_a_fix_and_leaves_nothing(bad: Bad, broken: C
     assert not PARITY_FRAME.search(output) and "INTERNALERROR" not in output, output[-4000:]
     assert len(line) < 600, line
     assert leftovers.settle(broken.scope) == "", output[-3000:]
+    # Nothing was written into the app's checkout (no db.sqlite3, no media, no report).
+    after = sorted(str(p.relative_to(broken.app.dir)) for p in broken.app.dir.rglob("*")
+                   if not p.name.startswith("parity-report."))
+    assert after == checkout, set(after) ^ set(checkout)
 
 
 def test_ports_your_compose_file_publishes_become_loopback_ones(broken: Case, warm_app: harness.App) -> None:

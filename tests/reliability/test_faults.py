@@ -26,7 +26,7 @@ INTERRUPTED = 2  # README: interrupted (Ctrl-C, SIGTERM); everything was torn do
 
 PHASES = {
     "image build": r"^build app: Step \d+/\d+ : RUN .*collectstatic",  # a RUN step of a second or so
-    "release step": r"^stack: release step in ",
+    "release step": r"^stack: release step .* in the app image$",
     "stack up": r"^stack: compose up ",
     "teardown": r"^parity run [a-z0-9]+: tearing down",
 }

@@ -76,6 +76,12 @@ class Observed:
     argv_with_password: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
     reports: dict[str, str] = field(default_factory=dict)
+    tls_key: str = ""
+    """The body of the stack's TLS server key, read inside the frontend while the run was up."""
+    tls_key_mode: str = ""
+    https_answer: str = ""
+    tls_files: list[str] = field(default_factory=list)
+    http_redirect: str = ""
     left: str = "not counted"
 
 
@@ -122,6 +128,12 @@ def _probe_stack(case: Case, seen: Observed) -> None:
         seen.bindings[service] = [f"{b['HostIp']}:{b['HostPort']}->{inner}"
                                   for inner, bound in ports.items() for b in bound or []]
         seen.users[service] = container.exec_run(["id", "-u"]).output.decode().strip()
+        if service == "frontend":
+            key = container.exec_run(["cat", "/etc/parity-run/tls/key.pem"]).output.decode()
+            seen.tls_key = "".join(line for line in key.splitlines() if not line.startswith("-----"))
+            seen.tls_key_mode = container.exec_run(
+                ["stat", "-c", "%a %u", "/etc/parity-run/tls/key.pem"]).output.decode().strip()
+            _probe_https(case, seen, ports)
         if service == "app":
             env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
             seen.password = env["PGPASSWORD"]
@@ -131,6 +143,20 @@ def _probe_stack(case: Case, seen: Observed) -> None:
             wrong = ".replace(os.environ['PGPASSWORD'], 'not-the-password')"
             seen.wrong_password = container.exec_run(["python", "-c", probe.format(wrong)]).output.decode()
             seen.right_password = container.exec_run(["python", "-c", probe.format("")]).output.decode()
+
+
+def _probe_https(case: Case, seen: Observed, ports: dict[str, Any]) -> None:
+    """The entry answers over TLS with a certificate of the run's CA; plain http redirects."""
+    import requests
+
+    https = next(int(b["HostPort"]) for b in ports.get("8443/tcp") or [])
+    plain = next(int(b["HostPort"]) for b in ports.get("8080/tcp") or [])
+    ca = next(case.app.tmpdir.glob("parity-run-*/parity-stack-*/frontend/tls/ca.pem"))
+    seen.tls_files = sorted(path.name for path in ca.parent.iterdir())
+    answer = requests.get(f"https://127.0.0.1:{https}/", verify=str(ca), timeout=10)
+    seen.https_answer = f"{answer.status_code} {answer.text.strip()}"
+    redirect = requests.get(f"http://127.0.0.1:{plain}/greeting/", allow_redirects=False, timeout=10)
+    seen.http_redirect = f"{redirect.status_code} {redirect.headers.get('Location')} {https}"
 
 
 def _layer_findings(image: str, names: tuple[str, ...], needles: tuple[bytes, ...]) -> list[str]:
@@ -238,6 +264,23 @@ def test_no_secret_file_enters_any_image_layer(observed: Observed) -> None:
         assert _layer_findings(image, names, (observed.token.encode(),)) == []
 
 
+def test_the_stack_speaks_https_with_the_runs_ca_and_plain_http_redirects(observed: Observed) -> None:
+    assert observed.https_answer == '200 {"ok": true}'
+    status, location, https_port = observed.http_redirect.split()
+    assert (status, location) == ("301", f"https://127.0.0.1:{https_port}/greeting/")
+
+
+def test_the_tls_key_is_the_frontend_users_alone_and_in_no_image_layer(observed: Observed) -> None:
+    assert len(observed.tls_key) > 60, "the key was read inside the frontend during the run"
+    mode, owner = observed.tls_key_mode.split()
+    assert (mode, owner) == ("400", observed.users["frontend"])
+    for image in observed.images:
+        assert _layer_findings(image, ("key.pem", "ca.pem"),
+                               (observed.tls_key.encode(),)) == []
+    # The throwaway CA's key never leaves parity's memory: nothing on disk holds it.
+    assert observed.tls_files == ["ca.pem", "cert.pem", "key.pem"]
+
+
 def test_the_password_is_never_on_a_command_line(observed: Observed) -> None:
     assert observed.password and observed.argv_with_password == []
 
@@ -246,8 +289,10 @@ def test_the_password_is_never_on_a_command_line(observed: Observed) -> None:
 def test_outputs_never_show_the_password_or_secret_settings(observed: Observed, where: str) -> None:
     text = observed.output if where == "terminal" else observed.reports[where]
     assert text
-    for secret in (observed.password, observed.secret_key, observed.api_token, observed.token):
+    for secret in (observed.password, observed.secret_key, observed.api_token, observed.token,
+                   observed.tls_key):
         assert secret not in text, f"{where} shows a secret"
+    assert "PRIVATE KEY" not in text, f"{where} shows a private key"
     if where == "parity-report.json":
         report: dict[str, Any] = json.loads(text)
         assert report["declared_differences"]["stack"]["API_TOKEN"] != observed.api_token

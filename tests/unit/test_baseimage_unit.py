@@ -151,3 +151,25 @@ def test_not_root_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _must_not_build(*args: Any) -> None:
     raise AssertionError("nothing should be built")
+
+
+def test_stand_ins_trust_the_cas_the_host_trusts(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca-certificates.crt"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nhost bundle\n")
+    extra = tmp_path / "local"
+    (extra / "corp").mkdir(parents=True)
+    (extra / "corp" / "proxy.crt").write_text("-----BEGIN CERTIFICATE-----\nproxy\n")
+    steps = baseimage.host_trust(bundle, extra)
+    assert ("write", "/etc/ssl/certs/ca-certificates.crt", bundle.read_text()) in steps
+    assert ("write", "/usr/local/share/ca-certificates/parity-host/proxy.crt",
+            "-----BEGIN CERTIFICATE-----\nproxy\n") in steps
+    assert baseimage.host_trust(tmp_path / "none", tmp_path / "none") == ()
+
+
+def test_the_recipe_follows_the_hosts_trust(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    before = python_recipe().digest
+    bundle = tmp_path / "bundle.crt"
+    bundle.write_text("another set of CAs\n")
+    monkeypatch.setattr(baseimage, "host_trust", lambda: (("write", "/etc/ssl/certs/ca-certificates.crt",
+                                                            bundle.read_text()),))
+    assert python_recipe().digest != before

@@ -16,7 +16,7 @@ import pytest
 from parity import buildcontext, images, recipes
 from parity.buildcontext import IgnoreRules, select_files
 from parity.config import ParityConfig, load_config
-from parity.errors import CommandError, MissingDependencyError, StartupError
+from parity.errors import MissingDependencyError
 
 ENVIRON = {"PARITY_BASE_IMAGE": "base/python:1", "PARITY_FRONTEND_IMAGE": "base/nginx:1"}
 
@@ -171,76 +171,6 @@ def test_digest_changes_with_any_input_and_only_then(app: Path) -> None:
     assert digest_of(app) != first
 
 
-def test_wheelhouse_key_follows_requirements_and_their_includes(tmp_path: Path) -> None:
-    write(tmp_path, {"requirements.txt": "-r base.txt\nDjango==5.2\n", "base.txt": "sqlparse\n"})
-    req = tmp_path / "requirements.txt"
-    key = buildcontext.wheelhouse_key(req)
-    assert buildcontext.wheelhouse_key(req) == key
-    write(tmp_path, {"base.txt": "sqlparse==0.5\n"})
-    assert buildcontext.wheelhouse_key(req) != key
-
-
-@pytest.mark.parametrize(("text", "needs"), [
-    ("Django==5.2\n", True),
-    ("Django==5.2\ngunicorn==22.0  # server\n", False),
-    ("Gunicorn[gevent]>=21\n", False),
-    ("-r base.txt\n", False),
-    ("# gunicorn\ngunicorn-extras\n", True),
-])
-def test_gunicorn_joins_the_wheelhouse_only_when_missing(
-    tmp_path: Path, text: str, needs: bool
-) -> None:
-    write(tmp_path, {"requirements.txt": text, "base.txt": "gunicorn\n"})
-    assert buildcontext._needs_gunicorn(tmp_path / "requirements.txt") is needs
-
-
-def test_warm_wheelhouse_never_runs_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PARITY_CACHE_DIR", str(tmp_path / "cache"))
-    write(tmp_path, {"requirements.txt": "Django==5.2\n"})
-    req = tmp_path / "requirements.txt"
-    calls: list[list[str]] = []
-
-    def fake_pip(argv: list[str], **kwargs: Any) -> None:
-        calls.append(argv)
-        wheel_dir = Path(argv[argv.index("--wheel-dir") + 1])
-        (wheel_dir / "Django-5.2-py3-none-any.whl").write_text("wheel")
-
-    monkeypatch.setattr(buildcontext, "run", fake_pip)
-    first = buildcontext.ensure_wheelhouse(req, progress=lambda line: None)
-    assert first.is_relative_to(tmp_path / "cache" / "wheels")
-    assert calls[0][-1] == "gunicorn"
-    assert buildcontext.ensure_wheelhouse(req, progress=lambda line: None) == first
-    assert len(calls) == 1
-    assert not [p for p in first.parent.iterdir() if p.name.startswith(".building-")]
-
-
-def test_pip_failure_names_the_requirements_and_keeps_no_partial_wheelhouse(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PARITY_CACHE_DIR", str(tmp_path / "cache"))
-    write(tmp_path, {"requirements.txt": "no-such-package==1\n"})
-
-    def failing_pip(argv: list[str], **kwargs: Any) -> None:
-        output = "Collecting no-such-package==1\nERROR: No matching distribution found\n"
-        raise CommandError(argv, 1, output, "pip wheel")
-
-    monkeypatch.setattr(buildcontext, "run", failing_pip)
-    with pytest.raises(StartupError) as caught:
-        buildcontext.ensure_wheelhouse(tmp_path / "requirements.txt", progress=lambda line: None)
-    assert caught.value.environment == "stack"
-    assert "requirements.txt" in caught.value.step
-    assert "No matching distribution" in caught.value.log_tail
-    assert list((tmp_path / "cache" / "wheels").iterdir()) == []
-
-
-def test_cache_dir_follows_xdg_and_parity_override(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PARITY_CACHE_DIR", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", "/x/cache")
-    assert buildcontext.cache_root() == Path("/x/cache/parity")
-    monkeypatch.setenv("PARITY_CACHE_DIR", "/y")
-    assert buildcontext.cache_root() == Path("/y")
-
-
 def test_written_context_tars_as_root_owned_read_only_code(app: Path, tmp_path: Path) -> None:
     (app / "labbook/settings.py").chmod(0o600)
     (app / "manage.py").chmod(0o700)
@@ -266,9 +196,9 @@ def config_for(app: Path, extra: str = "") -> ParityConfig:
 
 def test_nginx_config_proxies_to_the_app_and_serves_static_files(app: Path) -> None:
     generated = recipes.render(config_for(app, 'static_url = "/assets/"\n'))
-    site = generated[recipes.SITE_CONF]
-    assert "listen 8080;" in site
-    assert "location /assets/ {\n        alias /srv/static/;" in site
+    assert generated[recipes.SITE_CONF].endswith("include /etc/parity-run/servers.conf;\n")
+    site = generated[recipes.LOCATIONS_CONF]
+    assert "location /assets/ {\n    alias /srv/static/;" in site
     assert "proxy_pass http://app:8000;" in site
     for header in ("Host $http_host", "X-Forwarded-For $proxy_add_x_forwarded_for",
                    "X-Forwarded-Proto $scheme", "X-Forwarded-Host $http_host"):
@@ -280,6 +210,18 @@ def test_nginx_config_proxies_to_the_app_and_serves_static_files(app: Path) -> N
     assert "\nuser " not in main and not main.startswith("user")
     for drift_catcher in ("client_max_body_size", "underscores_in_headers", "server_tokens"):
         assert drift_catcher not in main + site, "production defaults stay the defaults"
+
+
+def test_the_listeners_come_with_each_run_https_redirecting_plain_http() -> None:
+    https = recipes.servers_conf("https", 50443)
+    assert "listen 8443 ssl;" in https
+    assert "ssl_certificate /etc/parity-run/tls/cert.pem;" in https
+    assert "ssl_certificate_key /etc/parity-run/tls/key.pem;" in https
+    assert "listen 8080;\n    return 301 https://$host:50443$request_uri;" in https
+    assert https.count("include /etc/nginx/parity-locations.conf;") == 1  # served over TLS only
+    http = recipes.servers_conf("http")
+    assert "ssl" not in http and "listen 8080;" in http
+    assert "include /etc/nginx/parity-locations.conf;" in http
 
 
 def test_app_dockerfile_runs_gunicorn_as_non_root_and_bakes_in_no_env(app: Path) -> None:
@@ -312,7 +254,7 @@ def test_wsgi_apps_collect_nothing(tmp_path: Path) -> None:
                      "pyproject.toml": '[tool.parity]\napp = "wsgi"\nwsgi = "hello:app"\n'})
     dockerfile = recipes.render(load_config(tmp_path, environ=ENVIRON))[recipes.APP_DOCKERFILE]
     assert "collectstatic" not in dockerfile
-    assert "RUN mkdir -p /srv/static\n" in dockerfile
+    assert "RUN mkdir -p /srv/static /srv/parity && touch /srv/parity/media.conf\n" in dockerfile
     assert 'CMD ["gunicorn", "hello:app"' in dockerfile
 
 
@@ -374,6 +316,7 @@ def test_unchanged_app_builds_nothing(app: Path, monkeypatch: pytest.MonkeyPatch
     assert app_tag.startswith("parity/labbook-app:") and len(app_tag.split(":")[1]) == 12
     engine.images.ids.update({app_tag: "sha256:3", frontend_tag: "sha256:4"})
     monkeypatch.setattr(images, "_build", None)  # building anything would crash
+    monkeypatch.setattr(images, "read_image", lambda engine, tag, labels: None)
     lines: list[str] = []
     result = images.build_images(config, progress=lines.append, engine=engine)
     assert (result.app, result.frontend, result.built) == (app_tag, frontend_tag, ())

@@ -47,7 +47,7 @@ def test_documented_defaults(tmp_path: Path) -> None:
     assert config.base_image == DEFAULT_BASE_IMAGE == "python:3.11-slim"
     assert config.frontend_image == DEFAULT_FRONTEND_IMAGE == "nginx:stable"
     assert (config.static_url, config.media_url) == ("/static/", "/media/")
-    assert config.release == ("python", "manage.py", "migrate", "--noinput")
+    assert config.release == (("python", "manage.py", "migrate", "--noinput"),)
     assert config.stack.compose_file is None and not config.stack.user_owned
     assert (config.stack.app_service, config.stack.app_port) == ("app", 8000)
     assert (config.stack.entry_service, config.stack.entry_port) == ("frontend", 80)
@@ -76,7 +76,7 @@ ignore_json_paths = ["$.generated_at"]
 expected = ["DEBUG"]
 """), environ={})
     assert config.env == {"DJANGO_DEBUG": "0"}
-    assert config.release[-1] == "0"
+    assert config.release[-1][-1] == "0"
     assert config.stack.user_owned and config.stack.app_service == "web"
     assert config.stack.entry_port == 8080
     assert config.compare.ignore_headers == ("x-request-id",)
@@ -85,6 +85,18 @@ expected = ["DEBUG"]
     assert "WEB_CONCURRENCY" not in config.env_for("local")
     with pytest.raises(AttributeError):
         config.app = "wsgi"  # type: ignore[misc]
+
+
+def test_release_may_be_a_list_of_commands_each_split_like_a_shell(tmp_path: Path) -> None:
+    config = load_config(make_app(tmp_path, GOOD + """
+release = ["python manage.py migrate --noinput", "sh -c 'python manage.py load_data && echo done'"]
+"""), environ={})
+    assert config.release == (("python", "manage.py", "migrate", "--noinput"),
+                              ("sh", "-c", "python manage.py load_data && echo done"))
+
+
+def test_an_empty_release_list_runs_nothing(tmp_path: Path) -> None:
+    assert load_config(make_app(tmp_path, GOOD + "release = []\n"), environ={}).release == ()
 
 
 def test_environment_overrides_images(tmp_path: Path) -> None:
@@ -137,6 +149,8 @@ BAD_INPUTS = [
     ("bad regex", GOOD + "[tool.parity.compare]\nignore_text_patterns = ['([a-z']\n", "tool.parity.compare.ignore_text_patterns", "fix the pattern"),
     ("stack not a table", GOOD + 'stack = "deploy"\n', "tool.parity.stack", "[tool.parity.stack] section"),
     ("release unbalanced quotes", GOOD + "release = \"python manage.py migrate 'x\"\n", "tool.parity.release", "balance the quotes"),
+    ("release list item unbalanced", GOOD + "release = [\"python manage.py migrate\", \"sh -c 'x\"]\n", "tool.parity.release[1]", "balance the quotes"),
+    ("release list of numbers", GOOD + "release = [1, 2]\n", "tool.parity.release", "release = [\"python manage.py migrate --noinput\""),
     ("image reference", GOOD + 'base_image = "Python 3.11"\n', "tool.parity.base_image", "python:3.11-slim"),
     ("settings not dotted", GOOD.replace('settings = "mysite.settings"', 'settings = "mysite/settings.py"'), "tool.parity.settings", 'settings = "mysite.settings"'),
     ("missing table", '[tool.other]\nx = 1\n', "tool.parity", "add a [tool.parity] section"),

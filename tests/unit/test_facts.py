@@ -147,6 +147,37 @@ def test_stack_only_package_fails_unless_it_is_the_server() -> None:
     assert fact.detail == ["package humanize: local missing, stack 4.9.0"]
 
 
+def test_an_older_release_chosen_by_the_images_python_is_explained_and_only_warns() -> None:
+    """soupsieve 2.8 needs Python >= 3.11.5; the image runs 3.11.2, so pip took 2.7 there."""
+    local, stack = raw_side(), raw_side()
+    local["packages"]["installed"]["soupsieve"] = "2.8"
+    local["packages"]["requires_python"] = {"soupsieve": ">=3.11.5"}
+    stack["packages"]["installed"]["soupsieve"] = "2.7"
+    stack["packages"]["python"] = "3.11.2"
+    fact = compare(local, stack)["packages"]
+    assert fact.detail == ["package soupsieve: local 2.8, stack 2.7: soupsieve 2.8 requires Python "
+                           ">=3.11.5, the image runs 3.11.2: pip chose the newest release that "
+                           "supports it"]
+    assert fact.severity == "warn"
+    # The same difference without that reason is a real one.
+    stack["packages"]["python"] = "3.11.7"
+    assert compare(local, stack)["packages"].severity == "fail"
+
+
+def test_a_package_only_a_python_version_marker_put_in_the_image_is_explained() -> None:
+    """redis needs async-timeout where python_full_version < "3.11.3": the image's 3.11.2 only."""
+    stack = raw_side()
+    stack["packages"]["installed"]["async-timeout"] = "5.0.1"
+    stack["packages"]["python"] = "3.11.2"
+    stack["packages"]["interpreter_markers"] = {
+        "async-timeout": ['redis (python_full_version < "3.11.3")']}
+    fact = compare(raw_side(), stack)["packages"]
+    assert fact.severity == "info"
+    assert fact.detail == ['package async-timeout: 5.0.1 in the stack only: required there by redis '
+                           '(python_full_version < "3.11.3"), a marker that Python 3.11.2 meets and '
+                           "the other side's does not"]
+
+
 def test_a_required_package_missing_in_the_stack_fails() -> None:
     stack = raw_side()
     del stack["packages"]["installed"]["sqlparse"]

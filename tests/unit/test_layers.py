@@ -433,7 +433,7 @@ def test_the_app_service_port_is_published_on_loopback(tmp_path: Path, stack_tab
         pyproject.write("\n" + stack_table)
     config = load_config(tmp_path / "pyproject.toml", environ={})
     stack = Stack(config, {}, run=SimpleNamespace(id="r1"),  # type: ignore[arg-type]
-                  images=SimpleNamespace(app="a:1", frontend="f:1"))
+                  images=SimpleNamespace(app="a:1", frontend="f:1", app_settings=None))
     services = stack.compose_document()["services"]
     assert services[service]["ports"] == [f"127.0.0.1::{port}"]
     assert stack.app_url is None

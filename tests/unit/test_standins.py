@@ -57,10 +57,10 @@ def test_nginx_stand_in_covers_the_release_channels(reference: str, expected: bo
 
 
 class FakeImage:
-    def __init__(self, tag: str, created: str = "2026-01-01T00:00:00Z") -> None:
+    def __init__(self, tag: str, created: int = 1767225600) -> None:
         self.tags = [tag]
         self.id = "sha256:" + tag
-        self.attrs = {"Created": created}
+        self.created = created
 
 
 class FakeImages:
@@ -73,25 +73,29 @@ class FakeImages:
                 return image
         raise docker.errors.ImageNotFound(reference)
 
-    def list(self, filters: dict[str, str]) -> list[FakeImage]:
+    def summaries(self, filters: dict[str, str]) -> list[dict[str, object]]:
         kind = filters["label"].split("=", 1)[1]
-        return [image for image in self.present if image.tags[0].startswith(f"parity-base/{kind}:")]
+        return [{"Id": image.id, "RepoTags": image.tags, "Created": image.created}
+                for image in self.present if image.tags[0].startswith(f"parity-base/{kind}:")]
 
 
 class FakeApi:
     timeout = 120
 
     def __init__(self, images: FakeImages, registry: dict[str, FakeImage]) -> None:
-        self.images = images
+        self.images_ = images
         self.registry = registry
         self.pulled: list[str] = []
+
+    def images(self, filters: dict[str, str]) -> list[dict[str, object]]:
+        return self.images_.summaries(filters)
 
     def pull(self, repository: str, tag: str) -> None:
         reference = f"{repository}:{tag}"
         self.pulled.append(reference)
         if reference not in self.registry:
             raise docker.errors.APIError("no such host")
-        self.images.present.append(self.registry[reference])
+        self.images_.present.append(self.registry[reference])
 
 
 class FakeEngine:
@@ -150,11 +154,11 @@ def test_a_stand_in_for_another_python_is_not_used() -> None:
 
 def test_the_current_recipe_wins_over_a_newer_older_recipe_image() -> None:
     engine = FakeEngine()
-    engine.images.present = [FakeImage("parity-base/python:3.11-bookworm-0000000000", "2027-01-01"),
-                             FakeImage(CURRENT_PYTHON, "2026-01-01")]
+    engine.images.present = [FakeImage("parity-base/python:3.11-bookworm-0000000000", 1800000000),
+                             FakeImage(CURRENT_PYTHON, 1700000000)]
     assert find_standin(engine, "python", "python:3.11-slim") == CURRENT_PYTHON
-    engine.images.present = [FakeImage("parity-base/python:3.11-bookworm-0000000000", "2025-01-01"),
-                             FakeImage("parity-base/python:3.11-bookworm-1111111111", "2025-06-01")]
+    engine.images.present = [FakeImage("parity-base/python:3.11-bookworm-0000000000", 1600000000),
+                             FakeImage("parity-base/python:3.11-bookworm-1111111111", 1650000000)]
     assert find_standin(engine, "python", "python:3.11-slim") == \
         "parity-base/python:3.11-bookworm-1111111111"
 

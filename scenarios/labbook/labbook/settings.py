@@ -16,6 +16,8 @@ Django
                                   request.is_secure() and absolute URLs; "0": ignore it
   DJANGO_USE_X_FORWARDED_HOST     "1": build absolute URLs from X-Forwarded-Host instead of
                                   Host (default "0")
+  DJANGO_SECURE_SSL_REDIRECT      "1": redirect every plain-http request to https, as the
+                                  deployment checklist recommends (default "0")
   DJANGO_STATIC_ROOT              where collectstatic writes (default <project>/staticfiles)
   LABBOOK_MEDIA_ROOT              a directory of media files (relative to the project) that
                                   the app serves at /media/ itself, as in development; in
@@ -104,6 +106,7 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 if env_flag("DJANGO_SECURE_PROXY_SSL_HEADER", True):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 USE_X_FORWARDED_HOST = env_flag("DJANGO_USE_X_FORWARDED_HOST", False)
+SECURE_SSL_REDIRECT = env_flag("DJANGO_SECURE_SSL_REDIRECT", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

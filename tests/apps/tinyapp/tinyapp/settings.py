@@ -22,3 +22,7 @@ DATABASES = {
     }
 }
 GREETING = os.environ.get("TINYAPP_GREETING", "hello")
+MEDIA_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "media")
+MEDIA_URL = "/media/"
+# Behind a TLS-terminating proxy that says so (nginx: X-Forwarded-Proto), as in production.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

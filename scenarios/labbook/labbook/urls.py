@@ -7,7 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("bookings.urls")),
 ]
-if settings.MEDIA_ROOT:
+if settings.LABBOOK_SERVES_MEDIA:
     # The app serves its media files itself, as in development; in production the frontend
     # does (see scenarios/drifts/14-file-server-control).
     urlpatterns.append(re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}))

@@ -36,6 +36,10 @@ def file_server_noise(static_url: str = "/static/", media_url: str | None = "/me
         IgnoreRule("header", "accept-ranges", "nginx and whitenoise announce byte ranges for "
                    "files, Django's static view does not; the full response is compared",
                    paths=paths),
+        IgnoreRule("header_alias", "content-type:text/javascript", "file servers name a script's "
+                   "type from their own tables: nginx says application/javascript, Python's "
+                   "mimetypes text/javascript; RFC 9239 makes the first an obsolete alias of the "
+                   "second; any other Content-Type difference is compared", paths=paths),
         IgnoreRule("header_default", "content-disposition:inline", "Django's static view names "
                    "the file `inline`, which is what a response without the header means; an "
                    "`attachment` is compared", paths=paths),

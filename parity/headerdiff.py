@@ -5,8 +5,9 @@ Per header, in order: a `header` rule ignores it; Set-Cookie compares cookie by 
 values and attributes); the others compare their values, with what the rules in scope say:
 list headers as sorted tokens (minus `header_token` ones), then `header_value` (presence
 only), `header_default` (a value that means absence), `header_relative` (an offset from the
-response's Date). What still differs is a Difference, or a note on the frontend's policy
-where a `header_policy` rule covers it (`HeaderComparer.policy`, never a divergence).
+response's Date), `header_alias` (a media type by its standard name). What still differs is
+a Difference, or a note on the frontend's policy where a `header_policy` rule covers it
+(`HeaderComparer.policy`, never a divergence).
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ _COOKIE_ATTRIBUTES = {"path": "Path", "domain": "Domain", "expires": "expires",
                       "max-age": "Max-Age", "secure": "Secure", "httponly": "HttpOnly",
                       "samesite": "SameSite"}
 PRESENT = "(present)"
+ALIASES = {
+    "text/javascript": frozenset({"application/javascript", "application/x-javascript",
+                                  "application/ecmascript", "text/ecmascript",
+                                  "text/x-javascript", "application/x-ecmascript"}),
+}
+"""Standard media type -> its obsolete aliases (RFC 9239 for JavaScript), which file servers'
+type tables still hand out (Debian's nginx: application/javascript)."""
 CLOCK_SKEW = 2
 """Seconds a relative time may be off: the app stamps Expires, the server in front stamps Date,
 and a second may tick between the two."""
@@ -98,6 +106,9 @@ class HeaderComparer:
             elif rule.kind == "header_default":
                 default = rule.target.partition(":")[2]
                 canon_a, canon_b = _without(canon_a, default), _without(canon_b, default)
+            elif rule.kind == "header_alias":
+                standard = rule.target.partition(":")[2]
+                canon_a, canon_b = _standard(canon_a, standard), _standard(canon_b, standard)
             else:
                 relative = _relative(canon_a, canon_b, dates)
                 if relative is not None:
@@ -161,6 +172,16 @@ def _canonical(name: str, values: list[str], tokenize: bool) -> list[str]:
 def _without(values: list[str], default: str) -> list[str]:
     """The values other than `default` (`inline; filename="x"` is `inline`)."""
     return [v for v in values if v.split(";", 1)[0].strip().lower() != default]
+
+
+def _standard(values: list[str], standard: str) -> list[str]:
+    """The values with an alias of `standard` as their media type named `standard`."""
+    aliases = ALIASES.get(standard, frozenset())
+    found = []
+    for value in values:
+        media, sep, parameters = value.partition(";")
+        found.append(standard + sep + parameters if media.strip().lower() in aliases else value)
+    return found
 
 
 def _http_date(text: str) -> datetime | None:

@@ -9,6 +9,8 @@ and how often each rule suppressed a real difference. Rule kinds:
                   (target: "content-disposition:inline": `inline; filename=...` == absent)
     header_relative  a time header compared as an offset from the response's Date
                   (target: "expires": a never_cache page's Expires is "Date + 0 s")
+    header_alias  media types that name the same type, compared as that one (target:
+                  "content-type:text/javascript": application/javascript is text/javascript)
     header_policy a header whose difference is the frontend's policy: shown as a note
                   (`Verdict.policy`), never a divergence (target: "cache-control")
     header_token  one token of a comma-separated header (target: "vary:accept-encoding")
@@ -41,9 +43,10 @@ from typing import Any, Literal, cast, get_args
 from parity.config import CompareConfig
 
 RuleKind = Literal["header", "header_value", "header_default", "header_relative",
-                   "header_policy", "header_token", "cookie_value", "cookie_attr", "cookie_flag",
+                   "header_alias", "header_policy", "header_token", "cookie_value", "cookie_attr", "cookie_flag",
                    "json_path", "text_pattern", "asset_url", "error_body", "scheme"]
-HEADER_TREATMENTS: tuple[str, ...] = ("header_value", "header_default", "header_relative")
+HEADER_TREATMENTS: tuple[str, ...] = ("header_value", "header_default", "header_relative",
+                                      "header_alias")
 """Kinds that change how a header's values compare, in the order they apply."""
 RuleSource = Literal["built-in", "config", "test", "learned", "declared"]
 KINDS: tuple[str, ...] = get_args(RuleKind)

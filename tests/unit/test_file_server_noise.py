@@ -134,6 +134,23 @@ def test_what_the_apps_middleware_adds_to_the_media_it_serves_is_a_note_on_the_f
     assert "header:X-Content-Type-Options" in fields(page) and page.policy == []
 
 
+def test_a_scripts_obsolete_type_name_is_its_standard_one_and_other_types_still_differ() -> None:
+    script = "/static/js/site.js"
+    local = ex(script, RUNSERVER, "console.log(1);\n", content_type="text/javascript")
+    stack = ex(script, NGINX, "console.log(1);\n", content_type="application/javascript")
+    verdict = verdict_of([local], [stack])
+    assert verdict.kind == "match" and "header_alias content-type:text/javascript" in hidden(verdict)
+    # Another type (or the same file served as text) is a real difference, with its layer.
+    stack = ex(script, NGINX, "console.log(1);\n", content_type="text/plain")
+    verdict, layer, said = layer_of([local], [stack], APP_404)
+    assert fields(verdict) == {"header:Content-Type": ("text/javascript", "text/plain")}
+    assert layer == FRONTEND and "nginx's mime types" in said[1]
+    # Outside STATIC_URL and MEDIA_URL the app's own Content-Type is compared as it is.
+    page = verdict_of([ex("/api/script/", [], "x", content_type="text/javascript")],
+                      [ex("/api/script/", [], "x", content_type="application/javascript")])
+    assert "header:Content-Type" in fields(page)
+
+
 def test_outside_static_and_media_the_same_headers_are_differences() -> None:
     verdict = verdict_of([ex("/api/report.css", RUNSERVER)], [ex("/api/report.css", NGINX)])
     assert verdict.kind == "diverge"

@@ -78,10 +78,10 @@ def _sweep_postgres(dry_run: bool) -> list[str]:
 
 def _sweep_docker(dry_run: bool, dead_ids: set[str] | None,
                   projects: frozenset[str] = frozenset()) -> list[str]:
-    """Objects of the given dead runs (every labelled object when None): labelled ones, those
-    of their compose projects (services of the user's own file that parity does not label),
-    and orphans: labelled by this registry (OWNER_LABEL) for a run it no longer knows, whose
-    teardown failed after its entry was gone. A run id registered elsewhere (another
+    """Objects of the given dead runs (every labelled object when None): labelled ones (images
+    too), those of their compose projects (services of the user's own file that parity does
+    not label), and orphans: labelled by this registry (OWNER_LABEL) for a run it no longer
+    knows, whose teardown failed after its entry was gone. A run id registered elsewhere (another
     PARITY_STATE_DIR or /tmp on the same engine) may well be alive: its objects stay."""
     try:
         engine = docker_engine.client()
@@ -110,6 +110,14 @@ def _sweep_docker(dry_run: bool, dead_ids: set[str] | None,
     removed = _remove(containers, "container", dead, dry_run, lambda c: c.remove(force=True, v=True))
     removed += _remove(listed(engine.networks), "network", dead, dry_run, lambda n: n.remove())
     removed += _remove(listed(engine.volumes), "volume", dead, dry_run, lambda v: v.remove(force=True))
+    # Images an own compose file's `build:` made for a run (parity.composebuild): the build
+    # cache keeps their layers, the per-run tags go.
+    for image in engine.images.list(filters={"label": LABEL}):
+        if dead(image):
+            removed.append(f"image {', '.join(image.tags) or image.short_id}")
+            if not dry_run:
+                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                    engine.images.remove(image.id, force=True)
     return removed
 
 

@@ -10,11 +10,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from parity import clean, proc
+from parity import clean
 from parity.config import ParityConfig
-from parity.errors import CommandError, StartupError
 from parity.report import Summary, read_json, terminal_lines, write_html
-from parity.runs import all_runs
+from parity.runs import Run, all_runs
 from parity.session import ParitySession
 
 Progress = Callable[[str], None]
@@ -25,35 +24,44 @@ def stderr(line: str) -> None:
 
 
 def build(config: ParityConfig, progress: Progress = stderr) -> list[str]:
-    """Build the stack's images; returns the lines to print (the tags, or the script's result)."""
-    script = config.stack.build
-    if script is not None:
-        from parity.engine import client
-        from parity.standins import resolve_leniently
-
-        config, choices = resolve_leniently(config, client())
-        for choice in choices:
-            if choice.note:
-                progress(choice.note)
-        started = time.monotonic()
-        env = dict(os.environ, PARITY_BASE_IMAGE=config.base_image,
-                   PARITY_FRONTEND_IMAGE=config.frontend_image)
-        try:
-            proc.run(["bash", str(script)], timeout=1800, cwd=config.root, env=env,
-                     what="build script")
-        except CommandError as error:
-            raise StartupError("stack", f"build script ({script.name})",
-                               error.output.strip().splitlines()[-1] if error.output.strip() else "failed",
-                               "\n".join(error.output.strip().splitlines()[-20:])) from None
-        return [f"built with {script.relative_to(config.root)} in {time.monotonic() - started:.1f}s"]
+    """Build the stack's images; returns the lines to print (the tags, or what was built)."""
     if config.stack.user_owned:
-        return ["your compose file builds its own images: nothing for parity to build"]
+        return _build_own(config, progress)
     from parity.images import build_images
 
     images = build_images(config, progress=progress)
     state = "built" if images.built else "unchanged"
     return [f"app       {images.app}", f"frontend  {images.frontend}",
             f"{state} in {images.seconds:.2f}s"]
+
+
+def _build_own(config: ParityConfig, progress: Progress) -> list[str]:
+    """An own compose file: its build script, or its `build:` services (into the build cache
+    the runs reuse), the way a run builds them."""
+    from parity.engine import client
+    from parity.ownfile import shown_file
+    from parity.recipes import BUILD_DATABASE, BUILD_DATABASE_URL
+    from parity.stack import Stack
+    from parity.standins import resolve_leniently
+
+    config, choices = resolve_leniently(config, client())
+    for choice in choices:
+        if choice.note:
+            progress(choice.note)
+    # Never connected to: the override parity writes names a database, nothing starts.
+    placeholder = {"DATABASE_URL": BUILD_DATABASE_URL, "PGHOST": "127.0.0.1", "PGPORT": "5432",
+                   "PGUSER": BUILD_DATABASE, "PGDATABASE": BUILD_DATABASE}
+    run = Run.start()
+    try:
+        stack = Stack(config, placeholder, run=run, progress=progress)
+        built = stack.build_only()
+    finally:
+        run.finish()
+    if config.stack.build is not None:
+        return [f"built with {config.stack.build.relative_to(config.root)} in "
+                f"{stack.timings['build script']:.1f}s"]
+    return [result.summary().removeprefix("stack: ") for result in built] or [
+        f"{shown_file(config)} has no `build:` service: nothing for parity to build"]
 
 
 def up(config: ParityConfig, progress: Progress = stderr, *, ready: threading.Event | None = None,

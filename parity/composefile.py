@@ -1,8 +1,9 @@
 """The compose files parity writes, and what it reads from the user's own.
 
-parity writes compose files as JSON (JSON is YAML), so it needs no YAML library. The one thing
-JSON cannot say is compose's `!override` tag, which makes an override file replace a list of
-the user's file instead of adding to it: `Replace` marks such a list, `compose_yaml` writes it.
+parity writes compose files as JSON (JSON is YAML), so it needs no YAML library. What JSON
+cannot say is compose's `!override` tag, which makes an override file replace a list or a
+mapping of the user's file instead of merging into it (`Replace`, `ReplaceMapping`), and its
+`!reset` tag, which removes a value, a whole service even (`RESET`); `compose_yaml` writes them.
 """
 
 from __future__ import annotations
@@ -24,16 +25,48 @@ class Replace(list[Any]):
     """A list in the override file that replaces the user's value instead of adding to it."""
 
 
+class ReplaceMapping(dict[str, Any]):
+    """A mapping in the override file that replaces the user's instead of merging into it."""
+
+
+class _Reset:
+    """compose's `!reset`: the override removes the user's value (a whole service, even)."""
+
+    def __repr__(self) -> str:
+        return "RESET"
+
+
+RESET = _Reset()
+
+
 def compose_yaml(value: object, depth: int = 0) -> str:
-    """JSON, which is YAML, except that a Replace list carries compose's `!override` tag."""
+    """JSON, which is YAML, except for compose's `!override` (Replace, ReplaceMapping) and
+    `!reset` (RESET) tags."""
     if isinstance(value, Replace):
         return "!override " + json.dumps(list(value))
+    if isinstance(value, ReplaceMapping):
+        return "!override " + json.dumps(dict(value))
+    if value is RESET:
+        return "!reset null"
     if isinstance(value, dict) and value:
         pad = "  " * (depth + 1)
         items = [f"{pad}{json.dumps(str(key))}: {compose_yaml(item, depth + 1)}"
                  for key, item in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
     return json.dumps(value)
+
+
+def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `extra` merged in, mappings key by key (plain dicts only: a tagged value
+    replaces); `extra` wins."""
+    result = dict(base)
+    for key, value in extra.items():
+        mine = result.get(key)
+        if (type(mine) is dict and type(value) is dict):
+            result[key] = merged(mine, value)
+        else:
+            result[key] = value
+    return result
 
 
 def release(version: str) -> tuple[int, ...]:

@@ -50,11 +50,19 @@ class StackConfig:
     certificate and key parity mounts at tls_certificate / tls_key, else http."""
     tls_certificate: str | None = None
     tls_key: str | None = None
+    database_service: str | None = None
+    """Own compose file: its database service, replaced by the throwaway Postgres (never started)."""
 
     @property
     def user_owned(self) -> bool:
         """True when the user brings their own compose file (parity adds only an override)."""
         return self.compose_file is not None
+
+    @property
+    def has_frontend(self) -> bool:
+        """False when the tests talk to the app service itself (uwsgi or gunicorn serving HTTP,
+        no nginx in front): there is no frontend layer to tell apart from the app."""
+        return not self.user_owned or self.entry_service != self.app_service
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,7 @@ _LOCAL_KEYS = ("env",)
 _STACK_KEYS = (
     "env", "compose_file", "build", "app_service", "app_port", "entry_service", "entry_port",
     "scheme", "tls_certificate", "tls_key",
+    "database_service",
 )
 _COMPARE_KEYS = ("ignore_headers", "ignore_json_paths", "ignore_text_patterns", "request_timeout")
 _FACTS_KEYS = ("expected",)
@@ -432,15 +441,16 @@ def _read_stack(reader: _Reader, table: Mapping[str, Any], root: Path) -> StackC
         build = reader.inside(root, build_name, f"{p}.build")
         if not build.is_file():
             raise reader.error(f"{p}.build", "file not found", "point it at your image build script", build_name)
-    services = {}
-    for key, default in (("app_service", "app"), ("entry_service", "frontend")):
-        name = reader.string(table, key, p, default) or default
-        if not _SERVICE.match(name):
+    services: dict[str, str | None] = {}
+    for key, default in (("app_service", "app"), ("entry_service", "frontend"),
+                         ("database_service", None)):
+        name = reader.string(table, key, p, default)
+        if name is not None and not _SERVICE.match(name):
             raise reader.error(f"{p}.{key}", "is not a valid compose service name",
                                "use letters, digits, '-', '_' and '.'", name)
         services[key] = name
     if compose_file is None:
-        for key in ("app_service", "entry_service", "app_port", "entry_port"):
+        for key in ("app_service", "entry_service", "app_port", "entry_port", "database_service"):
             if key in table:
                 raise reader.error(f"{p}.{key}", "only applies with your own compose_file",
                                    "remove it, or set compose_file", table[key])
@@ -468,17 +478,24 @@ def _read_stack(reader: _Reader, table: Mapping[str, Any], root: Path) -> StackC
                            "and tls_key", "name the paths where your frontend reads its certificate "
                            "and key (parity mounts its throwaway ones there), or use scheme = \"http\"",
                            scheme)
+    database = services["database_service"]
+    for key in ("app_service", "entry_service"):
+        if database is not None and services[key] == database:
+            raise reader.error(f"{p}.database_service", f"is also the {key}",
+                               "name the service that runs Postgres: parity replaces it with its "
+                               "throwaway database and never starts it", database)
     return StackConfig(
         env=reader.env_table(table, "env", p),
         compose_file=compose_file,
         build=build,
-        app_service=services["app_service"],
+        app_service=services["app_service"] or "app",
         app_port=reader.integer(table, "app_port", p, 8000, 1, 65535),
-        entry_service=services["entry_service"],
+        entry_service=services["entry_service"] or "frontend",
         entry_port=reader.integer(table, "entry_port", p, 80, 1, 65535),
         scheme=scheme,  # type: ignore[arg-type]
         tls_certificate=tls["tls_certificate"],
         tls_key=tls["tls_key"],
+        database_service=database,
     )
 
 

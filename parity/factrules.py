@@ -19,7 +19,7 @@ from parity.schema import diff_schema, summary
 # The machinery of a virtualenv or an image, and the server parity adds to the image: never
 # part of the app's behavior, so their differences are information only.
 TOOLING = frozenset({"pip", "setuptools", "wheel", "distribute", "pkg-resources"})
-SERVERS = frozenset({"gunicorn", "uwsgi", "uvicorn", "daphne", "hypercorn", "waitress"})
+SERVERS = frozenset({"gunicorn", "uwsgi", "pyuwsgi", "uvicorn", "daphne", "hypercorn", "waitress"})
 # Names that differ between a developer's shell and a container by nature.
 SHELL_NOISE = frozenset({"PATH", "HOME", "HOSTNAME", "PWD", "OLDPWD", "SHLVL", "TERM", "_",
                          "USER", "LOGNAME", "SHELL", "MAIL", "LS_COLORS"})

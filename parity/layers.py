@@ -7,6 +7,10 @@
     database    as "app image", but the schema after the release step differs
     unknown     no direct observation: the request was not replayed (and why)
 
+A stack without a frontend (the tests talk to the app service itself: uwsgi or gunicorn serving
+HTTP, WhiteNoise the static files) has no frontend layer: its answer is the app image's own,
+so a divergence is the app image's or the database's, and nothing is replayed.
+
 The first differing exchange decides: later ones are usually its consequences. A test whose
 outcome differs while every response both sides got is alike (beyond noise) saw the
 difference through its database or the app container, never through the frontend.
@@ -56,9 +60,11 @@ class Attribution:
 def attribute(verdict: Verdict, local: Recording, stack: Recording, noise: NoiseRules, *,
               facts: Sequence[Mapping[str, Any]] | None = None,
               declared: Mapping[str, Any] | None = None,
-              static_url: str | None = None, media_url: str | None = None) -> Attribution:
+              static_url: str | None = None, media_url: str | None = None,
+              frontend: bool = True) -> Attribution:
     """The layer of a failing verdict. `facts` None: not gathered yet (a live verdict).
-    `static_url`, `media_url`: the prefixes the frontend may serve from files itself."""
+    `static_url`, `media_url`: the prefixes the frontend may serve from files itself.
+    `frontend` False: the stack has none (entry_service is the app service)."""
     exchange_level = [d for d in verdict.differences if d.exchange is not None]
     if not exchange_level:
         return _behind_the_app(_no_http_difference(verdict), verdict, facts, declared)
@@ -68,6 +74,10 @@ def attribute(verdict: Verdict, local: Recording, stack: Recording, noise: Noise
     if any(d.field == "request" for d in first):
         why = (f"{label}: the test sent another request in the stack ({first[0].stack}) after "
                "alike responses: what it read came from the database or the app container")
+        return _behind_the_app([why], verdict, facts, declared)
+    if not frontend:
+        why = (f"{label}: the stack has no frontend layer (the tests talk to the app service "
+               "itself): its answer is the app image's own")
         return _behind_the_app([why], verdict, facts, declared)
     replay = replays_of(stack).get(index)
     if replay is None or replay.exchange is None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from parity.errors import CommandError
@@ -76,12 +77,14 @@ def run(
     check: bool = True,
     input: str | None = None,
     cancellable: bool = True,
+    on_line: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run argv to completion; stdout and stderr are merged into `.stdout`.
 
     On timeout the whole process group is killed before CommandError is raised, so a
     hung child cannot outlive its caller. Teardown commands pass cancellable=False: they must
-    run even while (because) the session is being cancelled.
+    run even while (because) the session is being cancelled. `on_line` sees each line of
+    output as it comes (progress of a long command), without its line end.
     """
     if _cancelled and cancellable:
         raise CommandError(argv, None, "cancelled: the session is shutting down", what)
@@ -99,7 +102,12 @@ def run(
         _live_groups.add(proc.pid)
     noted = _note_group(proc.pid)
     try:
-        out, _ = proc.communicate(input=input, timeout=timeout)
+        if on_line is not None:
+            out, finished = _stream(proc, on_line, timeout)
+            if not finished:
+                raise CommandError(argv, None, out, what)
+        else:
+            out = proc.communicate(input=input, timeout=timeout)[0]
     except subprocess.TimeoutExpired:
         kill_group(proc.pid)
         out, _ = proc.communicate()
@@ -116,6 +124,34 @@ def run(
     if check and proc.returncode != 0:
         raise CommandError(argv, proc.returncode, out or "", what)
     return result
+
+
+def _stream(proc: subprocess.Popen[str], on_line: Callable[[str], None],
+            timeout: float) -> tuple[str, bool]:
+    """The output of `proc`, each line handed to `on_line` as it comes (a reader thread, so
+    the timeout holds while the command prints nothing), and whether it finished in time
+    (else its process group is killed)."""
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            on_line(line.rstrip("\n"))
+
+    reader = threading.Thread(target=read, name="parity-output", daemon=True)
+    reader.start()
+    finished = True
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        finished = False
+    finally:
+        if proc.poll() is None:
+            kill_group(proc.pid)
+            proc.wait()
+        reader.join(timeout=10)
+    return "".join(lines), finished
 
 
 def kill_group(pid: int, grace: float = 3.0) -> None:

@@ -138,7 +138,7 @@ class ParityRunner:
                               timeout=self.config.compare.request_timeout) as session:
             if environment.ca_bundle:
                 session.verify = environment.ca_bundle
-            if side == "stack" and self.parity and replay != "off":
+            if side == "stack" and self.parity and replay != "off" and self.config.stack.has_frontend:
                 session.observer = self._replayer(recording, environment, replay).observe
             yield session
 
@@ -197,7 +197,8 @@ class ParityRunner:
         try:
             found = attribute(verdict, local, stack, noise, facts=facts,
                               declared=self.declared_differences(),
-                              static_url=self.config.static_url, media_url=self.config.media_url)
+                              static_url=self.config.static_url, media_url=self.config.media_url,
+                              frontend=self.config.stack.has_frontend)
         except Exception as error:
             verdict.layer, verdict.evidence = "unknown", [f"the layer could not be told: {error!r}"]
         else:

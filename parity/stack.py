@@ -1,18 +1,18 @@
 """The stack environment: the app's images wired by the real `docker compose` CLI.
 
 Generated mode: parity writes the compose file (app + frontend, from images.py). Own mode
-(`[tool.parity.stack] compose_file`): the user's compose file and build script, plus an
-override that only adds published ports (127.0.0.1), the database environment, the host
-gateway and parity's labels. Ports the user's file publishes itself (often `80:80`, on every
-interface) are replaced, with compose's `!override` tag, by ephemeral ones on 127.0.0.1: a
-run never listens beyond loopback, and concurrent runs never fight over a host port. Either
-way the project name carries the run id, and teardown is `down -v --remove-orphans` with a
-short stop timeout.
+(`[tool.parity.stack] compose_file`): the user's compose file, as it is, plus an override that
+only adds published ports (127.0.0.1), the database environment, the host gateway and parity's
+labels; the file's `build:` services are built (or its build script runs), and its own database
+service is left out for the throwaway Postgres (parity.ownfile). Ports the user's file publishes
+itself (often `80:80`, on every interface) are replaced, with compose's `!override` tag, by
+ephemeral ones on 127.0.0.1: a run never listens beyond loopback, and concurrent runs never
+fight over a host port. Either way the project name carries the run id, and teardown is
+`down -v --remove-orphans` with a short stop timeout.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -22,15 +22,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from parity import composebuild, ownfile, proc, release
 from parity import engine as docker_engine
-from parity import proc, release, standins
 from parity.appsettings import check_database
-from parity.composefile import Replace, compose_yaml, published_ports
+from parity.composefile import RESET, Replace, compose_yaml, merged
 from parity.config import ParityConfig
 from parity.containerstate import StartWatch
 from parity.errors import (
     CommandError,
-    ParityConfigError,
     StartupError,
     tail,
     telling_line,
@@ -46,7 +45,6 @@ UP_TIMEOUT = 300.0
 READY_TIMEOUT = 90.0
 RELEASE_TIMEOUT = 600.0
 BUILD_SCRIPT_TIMEOUT = 1800.0
-CONFIG_TIMEOUT = 60.0
 MEDIA_VOLUME = "media"
 MEDIA_MOUNT = "/srv/media"
 """Where the frontend sees the media volume (settings_probe.MEDIA_MOUNT: its nginx location)."""
@@ -81,12 +79,12 @@ class Stack:
         self._up = False
         self.timings: dict[str, float] = {}
         """Seconds per start-up step ("build script", "release", "up"), for the report and the benchmarks."""
+        self.own = ownfile.OwnFile()
+        """Own mode: the user's compose file as compose resolves it, its database service."""
         self.user_ports: dict[str, list[str]] = {}
+        """Own mode: the container ports each service of the user's file publishes ("80", "53/udp")."""
         self.wiring: StackTLS | None = None
         """The entry's scheme: run-time listeners, certificate and ports (parity.stacktls)."""
-        self.user_file: dict[str, Any] = {}
-        """Own mode: the user's compose file as `docker compose config` resolves it (compose v2)."""
-        """Own mode: the container ports each service of the user's file publishes ("80", "53/udp")."""
 
     # --- naming ------------------------------------------------------------------------
     @property
@@ -155,7 +153,12 @@ class Stack:
         }
         if self.wiring is not None:
             entry.update(self.wiring.entry_service())
-        services = {self.app_service: app, self.entry_service: entry}
+        services: dict[str, Any] = {self.app_service: app}
+        if self.entry_service == self.app_service:  # no frontend: the app serves HTTP itself
+            ports = list(dict.fromkeys([*app["ports"], *entry["ports"]]))
+            app.update({key: value for key, value in entry.items() if key not in app}, ports=ports)
+        else:
+            services[self.entry_service] = entry
         document: dict[str, Any] = {"services": services, "networks": {"default": {"labels": labels}}}
         if not self.config.stack.user_owned:
             assert self.images is not None, "generated mode needs built images"
@@ -176,6 +179,10 @@ class Stack:
                 ours["ports"] += [f"127.0.0.1::{target}" for target in targets]
             for ours in services.values():
                 ours["ports"] = Replace(dict.fromkeys(ours["ports"]))
+        if self.config.stack.user_owned:
+            for name, extra in ownfile.overrides(self.own, self.config, self.run.id,
+                                                 self.database_env).items():
+                services[name] = extra if extra is RESET else merged(extra, services.get(name, {}))
         return document
 
     def _write_files(self) -> None:
@@ -184,9 +191,8 @@ class Stack:
         if self.config.stack.user_owned:
             assert self.config.stack.compose_file is not None
             self.files = [self.config.stack.compose_file]
-            self.user_file = self._read_user_file()
-            self.user_ports = published_ports(self.user_file, docker_engine.compose_version(),
-                                              self._shown_file()) if self.user_file else {}
+            self.own = ownfile.read(self.config, self.compose, self.progress)
+            self.user_ports = self.own.ports
             path = directory / "parity.override.yaml"
         else:
             self.files = []
@@ -196,36 +202,17 @@ class Stack:
         self.files.append(path)
 
     def _shown_file(self) -> Path:
-        assert self.config.stack.compose_file is not None
-        return self.config.stack.compose_file.relative_to(self.config.root)
-
-    def _read_user_file(self) -> dict[str, Any]:
-        """The user's compose file as compose resolves it; {} with the legacy docker-compose."""
-        shown = self._shown_file()
-        if docker_engine.compose_command() != ("docker", "compose"):
-            # The legacy docker-compose has neither `config --format json` nor `!override`.
-            self.progress(f"stack: legacy docker-compose: ports {shown} publishes itself stay as "
-                          "they are (the compose v2 plugin replaces them with 127.0.0.1 ones)")
-            return {}
-        try:
-            resolved: dict[str, Any] = json.loads(self.compose(
-                "config", "--format", "json", timeout=CONFIG_TIMEOUT, what="compose config"))
-        except CommandError as error:
-            raise ParityConfigError(str(shown), "compose config", "docker compose cannot read it: "
-                                    f"{_last_line(error.output)}",
-                                    f"fix the file (check with `docker compose -f {shown} config`)"
-                                    ) from None
-        return resolved
+        return ownfile.shown_file(self.config)
 
     def compose(self, *args: str, timeout: float, what: str, check: bool = True,
-                cancellable: bool = True) -> str:
+                cancellable: bool = True, on_line: Callable[[str], None] | None = None) -> str:
         argv = [*docker_engine.compose_command(), "-p", self.project]
         for file in self.files:
             argv += ["-f", str(file)]
         argv += list(args)
         workdir = self.config.stack.compose_file.parent if self.config.stack.compose_file else None
         done = proc.run(argv, timeout=timeout, cwd=workdir, env=self._compose_env(), what=what,
-                        check=check, cancellable=cancellable)
+                        check=check, cancellable=cancellable, on_line=on_line)
         return done.stdout
 
     def _compose_env(self) -> dict[str, str]:
@@ -245,7 +232,8 @@ class Stack:
             self.run.record("stack", {"project": self.project, "files": [str(f) for f in self.files],
                                       "workdir": str(self.config.root)})
             self._build_script()
-            self._check_user_images()
+            self._build_services()
+            ownfile.check_images(self.own, self.config)
             self._hand_over_the_key()
             self._check_settings()
             self._release()
@@ -259,6 +247,17 @@ class Stack:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.down()
+
+    def build_only(self) -> list[composebuild.Built]:
+        """`parity build` with an own compose file: its build script, or its `build:` services
+        into the build cache the runs reuse; nothing else starts, and nothing stays."""
+        try:
+            self._tmp = tempfile.TemporaryDirectory(prefix="parity-stack-", dir=self.run.tmp)
+            self._write_files()
+            self._build_script()
+            return self._build_services()
+        finally:
+            self.down()
 
     def _build_script(self) -> None:
         script = self.config.stack.build
@@ -275,29 +274,22 @@ class Stack:
         self.timings["build script"] = round(time.monotonic() - started, 3)
         self.progress(f"stack: build script done in {self.timings['build script']:.1f}s")
 
-    def _check_user_images(self) -> None:
-        """Every image the user's file names exists now (the build script ran) or can be
-        pulled: otherwise say so here, not as a registry error from the release step."""
-        engine = docker_engine.client() if self.user_file else None
-        for service, spec in sorted((self.user_file.get("services") or {}).items()):
-            image = spec.get("image")
-            if "build" in spec or not image:
-                continue
-            if docker_engine.image_present(engine, image) or standins.pull(engine, image):
-                continue
-            built = (f"the build script {self.config.stack.build.relative_to(self.config.root)} "
-                     "did not build it" if self.config.stack.build else "no build script builds it")
-            raise StartupError("stack", f"images of {self._shown_file()}",
-                               f"service {service}: image {image} is neither present nor pullable "
-                               f"({built}); build it in your build script ([tool.parity.stack] "
-                               "build), or fix the service's `image:`")
+    def _build_services(self) -> list[composebuild.Built]:
+        """The file's `build:` services (own mode without a build script), with its cache."""
+        services = ownfile.builds(self.own, self.config)
+        if not services:
+            return []
+        started = time.monotonic()
+        built = composebuild.build(self.compose, services, str(self._shown_file()), self.progress)
+        self.timings["build"] = round(time.monotonic() - started, 3)
+        return built
 
     def _hand_over_the_key(self) -> None:
         """The TLS key goes to the uid the entry container runs as (images exist by now)."""
         if self.wiring is None or self.wiring.tls is None:
             return
         if self.config.stack.user_owned:
-            image = (self.user_file.get("services") or {}).get(self.entry_service, {}).get("image")
+            image = ownfile.image_of(self.own, self.config, self.run.id, self.entry_service)
         else:
             image = self.images.frontend if self.images is not None else None
         if image:
@@ -412,6 +404,7 @@ class Stack:
             self.compose("down", "-v", "--remove-orphans", "-t", "0",
                          timeout=120, what="compose down", check=False, cancellable=False)
             self._remove_stragglers()
+            ownfile.remove_run_images(self.own, self.config, self.run.id, self.progress)
         finally:
             self._tmp.cleanup()
             self._tmp = None

@@ -11,8 +11,9 @@ one change it makes to its base app (`base`, default "labbook"):
 
 `extends = "<scenario>"` applies that scenario's overlay and config first (a drift plus one
 declaration). `stack_mode = "own"` switches the copy to the app's own deploy/ compose file
-and build script. `shell_env` is not applied here: it is what the shell that runs
-`pytest --parity` sets, and the printed command shows it.
+and build script; `stack_mode = "file"` says the base names its own compose file itself
+(pinboard: its Dockerfile and docker-compose.yml, as they are). `shell_env` is not applied
+here: it is what the shell that runs `pytest --parity` sets, and the printed command shows it.
 
 Standard library only, so it runs with any Python 3.11.
 """
@@ -87,11 +88,12 @@ def copy_base(base_name: str, destination: Path) -> Path:
 
 
 def configure(app: Path, fragment: Mapping[str, Any], stack_mode: str, what: str) -> None:
-    """Merge `fragment` into the copy's [tool.parity]; "own" adds labbook's deploy/ keys."""
+    """Merge `fragment` into the copy's [tool.parity]; "own" adds labbook's deploy/ keys,
+    "file" keeps the compose file the base names itself."""
     if stack_mode == "own":
         fragment = merge({"stack": OWN_STACK}, fragment)  # the scenario's own keys win
-    elif stack_mode != "generated":
-        raise SystemExit(f"{what}: stack_mode {stack_mode!r}: use \"generated\" or \"own\"")
+    elif stack_mode not in ("generated", "file"):
+        raise SystemExit(f"{what}: stack_mode {stack_mode!r}: use \"generated\", \"own\" or \"file\"")
     if fragment:
         apply_fragment(app / "pyproject.toml", fragment)
 

@@ -7,6 +7,8 @@ import base64
 import hashlib
 import io
 import secrets
+import subprocess
+import sys
 import tarfile
 import zipfile
 from collections.abc import Iterator
@@ -17,7 +19,7 @@ import pytest
 import requests
 
 from parity import engine as docker_engine
-from parity.baseimage import BaseImages, build_base_images, find_base_images
+from parity.baseimage import HOST_BUNDLE, BaseImages, build_base_images, find_base_images
 from parity.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -144,6 +146,27 @@ def test_a_dockerfile_from_the_base_image_builds(engine: Any, images: BaseImages
         assert code == 0, output
         uid, _, value = output.strip().partition(" ")
         assert uid != "0" and value == "from the wheelhouse"
+    finally:
+        engine.images.remove(tag, force=True)
+
+
+def test_a_dockerfiles_own_pip_install_reaches_the_index_the_host_reaches(
+        engine: Any, images: BaseImages, tmp_path: Path) -> None:
+    """As real Dockerfiles do: `pip install -r requirements.txt` from the package index inside
+    the build. The stand-in trusts the CAs the host trusts, so where the host's pip reaches the
+    index (through a proxy that signs with its own CA, say), the build's does too."""
+    host = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir",
+                           "--isolated", "--cert", str(HOST_BUNDLE), "--dest", str(tmp_path),
+                           "six"], capture_output=True, text=True, timeout=300, check=False)
+    assert host.returncode == 0, f"the host's pip cannot reach the index here:\n{host.stdout}{host.stderr}"
+    dockerfile = ("ARG PARITY_BASE_IMAGE=python:3.11-slim\nFROM $PARITY_BASE_IMAGE\n"
+                  "COPY requirements.txt /tmp/\n"
+                  "RUN python -m venv /venv && /venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt\n"
+                  'CMD ["/venv/bin/python", "-c", "import six; print(six.__name__)"]\n')
+    tag = build_image(engine, {"Dockerfile": dockerfile.encode(), "requirements.txt": b"six\n"},
+                      {"PARITY_BASE_IMAGE": images.python})
+    try:
+        assert run(engine, tag, []) == (0, "six\n")
     finally:
         engine.images.remove(tag, force=True)
 

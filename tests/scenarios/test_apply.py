@@ -27,8 +27,8 @@ MAX_CHANGED_LINES = 12
 
 def test_there_is_a_scenario_for_every_drift_in_the_issue() -> None:
     numbers = sorted({p.name[:2] for p in DRIFTS})
-    # 11-13: the HTTPS issue's drifts; 14-15: controls for what file servers change by nature
-    assert numbers == [f"{n:02d}" for n in range(1, 16)]
+    # 11-13: the HTTPS issue's drifts; 15-16: controls for what file servers change by nature
+    assert numbers == [f"{n:02d}" for n in range(1, 17)]
 
 
 LAYER_OF_THE_DRIFT = {
@@ -40,6 +40,7 @@ LAYER_OF_THE_DRIFT = {
     "11-ssl-redirect-loop": {"app image"},
     "12-csrf-origin-behind-tls": {"frontend"},
     "13-tls-proxy-without-forwarded-proto": {"frontend"},
+    "14-compose-flag-read-as-set": {"app image"},
 }
 """The layer each of these drifts must be attributed to (its divergence, or for a drift every
 test survives, its failing fact): test_scenarios checks it against the real run."""
@@ -60,7 +61,7 @@ def test_expected_toml_is_well_formed(scenario: Path) -> None:
     assert set(expected) <= TOP_KEYS, set(expected) - TOP_KEYS
     assert expected["description"].strip()
     assert (scenario / "README.md").is_file()
-    assert expected.get("stack_mode", "generated") in ("generated", "own")
+    assert expected.get("stack_mode", "generated") in ("generated", "own", "file")
     assert expected.get("extends") is None or (apply.DRIFTS / expected["extends"]).is_dir()
     assert expected["expect"] or expected.get("expect_fact"), "a scenario must name what is reported"
     for item in expected["expect"]:
@@ -90,7 +91,7 @@ def test_scenario_materializes_into_a_valid_app(scenario: Path, tmp_path: Path) 
     expected = apply.load_expected(scenario)
     app = apply.materialize(scenario, tmp_path)
     config = load_config(app / "pyproject.toml", environ={})
-    assert config.stack.user_owned is (expected.get("stack_mode") == "own")
+    assert config.stack.user_owned is (expected.get("stack_mode") in ("own", "file"))
     assert app.name == expected.get("base", "labbook")
     for item in expected["expect"]:
         path, _, name = item["test"].partition("::")

@@ -82,7 +82,8 @@ def run_parity(app: Path, tmp: Path, *, args: list[str], shell_env: Mapping[str,
     ("labbook", "generated", 63),
     ("labbook", "own", 63),
     ("wsgi-hello", "generated", 10),
-], ids=["labbook", "labbook-own-deploy", "wsgi-hello"])
+    ("pinboard", "file", 11),
+], ids=["labbook", "labbook-own-deploy", "wsgi-hello", "pinboard-own-dockerfile"])
 def test_reference_app_is_at_parity(tmp_path: Path, base: str, stack_mode: str, at_least: int) -> None:
     app = apply.copy_base(base, tmp_path)
     apply.configure(app, {}, stack_mode, base)
@@ -104,7 +105,7 @@ def test_reference_app_is_at_parity(tmp_path: Path, base: str, stack_mode: str, 
 def test_drift_scenario(tmp_path: Path, scenario: Path) -> None:
     expected = apply.load_expected(scenario)
     app = apply.materialize(scenario, tmp_path)
-    own = expected.get("stack_mode") == "own"
+    own = expected.get("stack_mode") == "own"  # labbook's deploy/, tagged per scenario
     run = run_parity(app, tmp_path, args=list(expected.get("args", [])),
                      shell_env=dict(expected.get("shell_env", {})),
                      own_stack_tag=scenario.name if own else None)

@@ -14,7 +14,8 @@ from parity.runs import LABEL, OWNER_LABEL, Run, owner
 
 class FakeObject:
     def __init__(self, name: str, labels: dict[str, str], removed: list[str]) -> None:
-        self.name = self.id = name
+        self.name = self.id = self.short_id = name
+        self.tags = [f"parity/app-web:{name}"]
         self.attrs = {"Labels": labels}
         self._removed = removed
 
@@ -34,13 +35,26 @@ class FakeCollection:
                 if key in o.attrs["Labels"] and (not value or o.attrs["Labels"][key] == value)]
 
 
+class FakeImages(FakeCollection):
+    def __init__(self, objects: list[FakeObject], removed: list[str]) -> None:
+        super().__init__(objects)
+        self.removed = removed
+
+    def remove(self, image: str, force: bool = False) -> None:
+        assert force, "an image of a dead run goes with every tag"
+        self.removed.append(image)
+
+
 class FakeEngine:
-    def __init__(self, objects: dict[str, str | dict[str, str]], removed: list[str]) -> None:
+    def __init__(self, objects: dict[str, str | dict[str, str]], removed: list[str],
+                 images: dict[str, str] | None = None) -> None:
         self.containers = FakeCollection([
             FakeObject(name, {LABEL: labels} if isinstance(labels, str) else labels, removed)
             for name, labels in objects.items()])
         self.networks = FakeCollection([])
         self.volumes = FakeCollection([])
+        self.images = FakeImages([FakeObject(name, {LABEL: run}, removed)
+                                  for name, run in (images or {}).items()], removed)
 
 
 @pytest.fixture
@@ -111,3 +125,18 @@ def test_sweep_removes_orphans_of_this_registry_and_the_dead_runs_compose_projec
     assert not {"container c-other-owner", "container c-someone-elses", "container c-live"} & set(said)
     clean.sweep()
     assert sorted(removed) == ["c-orphan", "c-user-service"]
+
+
+def test_sweep_removes_the_images_a_dead_run_built_from_an_own_compose_file(
+    registry: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    removed: list[str] = []
+    dead_run("deadrun")
+    Run.start("liverun")
+    engine = FakeEngine({}, removed, images={"i-dead": "deadrun", "i-live": "liverun"})
+    monkeypatch.setattr(clean.docker_engine, "client", lambda: engine)
+
+    assert "image parity/app-web:i-dead" in clean.sweep(dry_run=True)
+    assert removed == []
+    clean.sweep()
+    assert removed == ["i-dead"]

@@ -51,6 +51,7 @@ def test_documented_defaults(tmp_path: Path) -> None:
     assert config.stack.compose_file is None and not config.stack.user_owned
     assert (config.stack.app_service, config.stack.app_port) == ("app", 8000)
     assert (config.stack.entry_service, config.stack.entry_port) == ("frontend", 80)
+    assert config.stack.database_service is None and config.stack.has_frontend
     assert config.compare.ignore_headers == ()
 
 
@@ -78,6 +79,7 @@ expected = ["DEBUG"]
     assert config.env == {"DJANGO_DEBUG": "0"}
     assert config.release[-1][-1] == "0"
     assert config.stack.user_owned and config.stack.app_service == "web"
+    assert config.stack.database_service is None and config.stack.has_frontend
     assert config.stack.entry_port == 8080
     assert config.compare.ignore_headers == ("x-request-id",)
     assert config.facts.expected == ("DEBUG",)
@@ -144,6 +146,9 @@ BAD_INPUTS = [
     ("compose file missing", GOOD + '[tool.parity.stack]\ncompose_file = "deploy/compose.yaml"\n', "tool.parity.stack.compose_file", "point it at your compose file"),
     ("build without compose file", GOOD + '[tool.parity.stack]\nbuild = "build.sh"\n', "tool.parity.stack.build", "set compose_file too"),
     ("service keys need own compose file", GOOD + '[tool.parity.stack]\napp_service = "web"\n', "tool.parity.stack.app_service", "remove it, or set compose_file"),
+    ("database service needs own compose file", GOOD + '[tool.parity.stack]\ndatabase_service = "db"\n', "tool.parity.stack.database_service", "remove it, or set compose_file"),
+    ("database service name", GOOD + '[tool.parity.stack]\ncompose_file = "pyproject.toml"\ndatabase_service = "my db"\n', "tool.parity.stack.database_service", "letters, digits"),
+    ("database service is the app", GOOD + '[tool.parity.stack]\ncompose_file = "pyproject.toml"\napp_service = "web"\ndatabase_service = "web"\n', "tool.parity.stack.database_service", "name the service that runs Postgres"),
     ("json path shape", GOOD + '[tool.parity.compare]\nignore_json_paths = ["generated_at"]\n', "tool.parity.compare.ignore_json_paths", 'e.g. "$.generated_at"'),
     ("list expected", GOOD + '[tool.parity.compare]\nignore_headers = "X-Request-Id"\n', "tool.parity.compare.ignore_headers", 'wrap it in brackets'),
     ("bad regex", GOOD + "[tool.parity.compare]\nignore_text_patterns = ['([a-z']\n", "tool.parity.compare.ignore_text_patterns", "fix the pattern"),
@@ -196,3 +201,18 @@ def test_no_config_anywhere(tmp_path: Path) -> None:
     with pytest.raises(ParityConfigError) as caught:
         find_config(tmp_path)
     assert "--parity-config" in caught.value.fix
+
+
+def test_an_own_compose_file_without_a_frontend_names_its_database_service(tmp_path: Path) -> None:
+    (tmp_path / "docker-compose.yml").write_text("services: {}\n")
+    config = load_config(make_app(tmp_path, GOOD + """
+[tool.parity.stack]
+compose_file = "docker-compose.yml"
+app_service = "web"
+entry_service = "web"
+entry_port = 8000
+database_service = "postgres"
+"""), environ={})
+    assert config.stack.database_service == "postgres"
+    assert config.stack.build is None and config.stack.user_owned
+    assert not config.stack.has_frontend  # the app service serves HTTP itself

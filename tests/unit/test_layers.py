@@ -224,6 +224,21 @@ def test_a_test_that_took_another_path_is_not_the_frontend() -> None:
     assert found.layer == APP_IMAGE and "another request" in found.evidence[0]
 
 
+def test_without_a_frontend_there_is_no_frontend_layer_to_blame() -> None:
+    """The tests talk to the app service itself (uwsgi serving HTTP, WhiteNoise the static
+    files): nothing was replayed, and a missing static file is the app image's, not nginx's."""
+    mine, theirs = rec("local", ex(200, path="/static/site.css")), rec("stack", ex(404, path="/static/site.css"))
+    verdict = compare(mine, theirs)
+    found = attribute(verdict, mine, theirs, BUILTIN_NOISE, facts=[SETTINGS_FACT],
+                      static_url="/static/", frontend=False)
+    assert found.layer == APP_IMAGE
+    assert found.evidence[0] == ("#1 GET /static/site.css: the stack has no frontend layer (the tests "
+                                 "talk to the app service itself): its answer is the app image's own")
+    assert found.evidence[1] == "setting GREETING: local hello, stack moin"
+    found = attribute(verdict, mine, theirs, BUILTIN_NOISE, facts=[SCHEMA_FACT], frontend=False)
+    assert found.layer == DATABASE
+
+
 def test_expected_facts_are_not_evidence_and_evidence_is_bounded() -> None:
     many = {"name": "packages", "severity": "fail", "expected": False,
             "detail": [f"package p{i}: local 1, stack 2" for i in range(20)] + ["x (expected)"]}

@@ -14,7 +14,7 @@ import docker.errors
 import pytest
 
 from parity import clean, images, proc
-from parity.errors import telling_line
+from parity.errors import CommandError, telling_line
 from parity.runs import Run, all_runs
 
 
@@ -61,6 +61,20 @@ def test_running_commands_are_noted_while_they_run(registry: Path) -> None:
         proc.register_groups_in(None)
     assert done.stdout.strip() == "1"
     assert list(run.dir.glob("group-*")) == []
+
+
+def test_a_long_commands_lines_are_seen_as_they_come_and_its_timeout_holds() -> None:
+    seen: list[tuple[str, float]] = []
+    started = time.monotonic()
+    script = "import time\nprint('one', flush=True)\ntime.sleep(1)\nprint('two')"
+    done = proc.run([sys.executable, "-c", script], timeout=30,
+                    on_line=lambda line: seen.append((line, time.monotonic() - started)))
+    assert done.stdout == "one\ntwo\n" and [line for line, _ in seen] == ["one", "two"]
+    assert seen[1][1] - seen[0][1] >= 0.5  # "one" came before the command slept
+    with pytest.raises(CommandError) as timed_out:
+        proc.run([sys.executable, "-c", "import time\nprint('begun', flush=True)\ntime.sleep(60)"],
+                 timeout=1, on_line=lambda line: None, what="slow step")
+    assert timed_out.value.returncode is None and "slow step timed out: begun" in str(timed_out.value)
 
 
 def test_the_sweep_stops_a_dead_runs_commands_and_removes_its_temp_root(registry: Path) -> None:

@@ -9,7 +9,7 @@ urlpatterns = [
 ]
 if settings.LABBOOK_SERVES_MEDIA:
     # The app serves its media files itself, as in development; in production the frontend
-    # does (see scenarios/drifts/14-file-server-control).
+    # does (see scenarios/drifts/15-file-server-control).
     urlpatterns.append(re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}))
 
 handler404 = "bookings.views.not_found"

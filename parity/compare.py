@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
+from parity.assets import strip_cache_busting
 from parity.bodydiff import (
     ABSENT,
     clip,
@@ -27,25 +28,21 @@ from parity.bodydiff import (
     unified_diff,
 )
 from parity.config import CompareConfig
+from parity.difference import Difference
+from parity.fileserver import file_server_noise
+from parity.headerdiff import HeaderComparer
 from parity.learn import learn_noise
 from parity.noise import (
     BUILTIN_NOISE,
     ERROR_BODY_HEADERS,
     ERROR_STATUS,
-    MASK,
     IgnoreRule,
     NoiseRules,
     declared_noise,
     format_json_path,
     mask_text,
 )
-from parity.normalize import (
-    BaseUrlNormalizer,
-    Cookie,
-    body_kind,
-    cookies_by_name,
-    header_map,
-)
+from parity.normalize import BaseUrlNormalizer, body_kind
 from parity.recording import Exchange, Recording
 
 __all__ = [
@@ -57,33 +54,6 @@ VerdictKind = Literal["match", "diverge", "outcome", "skipped"]
 VERDICT_KINDS: tuple[VerdictKind, ...] = ("match", "diverge", "outcome", "skipped")
 MAX_JSON_DIFFERENCES = 50
 MAX_LISTED_REQUESTS = 20
-
-_LIST_HEADERS = frozenset({
-    "vary", "allow", "cache-control", "access-control-allow-methods",
-    "access-control-allow-headers", "access-control-expose-headers",
-})
-_COOKIE_ATTRIBUTES = {"path": "Path", "domain": "Domain", "expires": "expires",
-                      "max-age": "Max-Age", "secure": "Secure", "httponly": "HttpOnly",
-                      "samesite": "SameSite"}
-
-
-@dataclass
-class Difference:
-    exchange: int | None
-    request: str
-    field: str
-    local: str
-    stack: str
-    diff: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"exchange": self.exchange, "request": self.request, "field": self.field,
-                "local": self.local, "stack": self.stack, "diff": self.diff}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Difference:
-        return cls(data.get("exchange"), data.get("request", ""), data["field"],
-                   data.get("local", ""), data.get("stack", ""), data.get("diff"))
 
 
 @dataclass
@@ -99,6 +69,9 @@ class Verdict:
     layer: str | None = None
     """Where a failing verdict comes from (`parity.layers`): frontend, app image, database, unknown."""
     evidence: list[str] = field(default_factory=list)
+    policy: list[Difference] = field(default_factory=list)
+    """Notes on the frontend's policy: what a `header_policy` rule kept from being a divergence
+    (the caching headers nginx adds to static files)."""
 
     @property
     def failed(self) -> bool:
@@ -113,6 +86,7 @@ class Verdict:
             "differences": [d.to_dict() for d in self.differences],
             "ignored": [{**rule.to_dict(), "count": count} for rule, count in self.ignored],
             "layer": self.layer, "evidence": list(self.evidence),
+            "policy": [d.to_dict() for d in self.policy],
         }
 
     @classmethod
@@ -129,24 +103,28 @@ class Verdict:
             stack_outcome=data.get("stack_outcome", "passed"),
             failures=dict(data.get("failures", {})), note=data.get("note"),
             layer=data.get("layer"), evidence=[str(e) for e in data.get("evidence") or []],
+            policy=[Difference.from_dict(d) for d in data.get("policy") or []],
         )
 
 
 def default_noise(compare_config: CompareConfig | None = None,
-                  expected_facts: Iterable[str] = ()) -> NoiseRules:
-    """The built-in noise, plus what `[tool.parity.compare]` declares, plus what the facts
-    declared expected in `[tool.parity.facts]` imply (a declared DEBUG: error page bodies)."""
+                  expected_facts: Iterable[str] = (), *, static_url: str = "/static/",
+                  media_url: str | None = "/media/") -> NoiseRules:
+    """The built-in noise, plus what a file server sets by nature under `static_url` and
+    `media_url`, plus what `[tool.parity.compare]` declares, plus what the facts declared
+    expected in `[tool.parity.facts]` imply (a declared DEBUG: error page bodies)."""
+    builtin = BUILTIN_NOISE.merge(file_server_noise(static_url, media_url))
     declared = declared_noise(expected_facts)
     if compare_config is None:
-        return BUILTIN_NOISE.merge(declared)
-    return BUILTIN_NOISE.merge(NoiseRules.from_config(compare_config), declared)
+        return builtin.merge(declared)
+    return builtin.merge(NoiseRules.from_config(compare_config), declared)
 
 
 def compare(local: Recording, stack: Recording, noise: NoiseRules | None = None, *,
             skip_reason: str | None = None) -> Verdict:
-    """The verdict on one test. `noise` defaults to BUILTIN_NOISE; the tests' own
+    """The verdict on one test. `noise` defaults to `default_noise()`; the tests' own
     `http.ignore(...)` declarations are added. `skip_reason` (parity_skip) excludes it."""
-    rules = (BUILTIN_NOISE if noise is None else noise).merge(local.ignores, stack.ignores)
+    rules = (default_noise() if noise is None else noise).merge(local.ignores, stack.ignores)
     verdict = Verdict(test_id=local.test_id or stack.test_id, kind="match",
                       local_outcome=local.outcome, stack_outcome=stack.outcome,
                       failures={"local": local.failure, "stack": stack.failure})
@@ -169,6 +147,7 @@ def compare(local: Recording, stack: Recording, noise: NoiseRules | None = None,
         verdict.kind = "diverge"
     verdict.ignored = [(rule, comparer.tally[rule]) for rule in (*rules, OWN_SCHEME)
                        if comparer.tally[rule]]
+    verdict.policy = comparer.header_comparer.policy
     return verdict
 
 
@@ -219,6 +198,8 @@ class _Comparer:
         sides follows from the declared scheme, as the base URL does."""
         self.rules = rules
         self.tally: Counter[IgnoreRule] = Counter()
+        self.header_comparer = HeaderComparer(rules, self.tally)
+        self.assets = rules.of_kind("asset_url")
 
     def exchanges(self, local: Sequence[Exchange], stack: Sequence[Exchange]) -> list[Difference]:
         found: list[Difference] = []
@@ -226,12 +207,34 @@ class _Comparer:
             found.append(Difference(None, "", "exchange count", _listing(local),
                                     _listing(stack)))
         for index, (a, b) in enumerate(zip(local, stack, strict=False)):
-            if (a.method, a.path) != (b.method, b.path):
+            if not self._same_request(a, b):
                 # Out of step from here on: comparing further pairs would only add noise.
                 found.append(Difference(index, a.request, "request", a.request, b.request))
                 break
             found += self.pair(index, a, b)
         return found
+
+    def _same_request(self, a: Exchange, b: Exchange) -> bool:
+        """Same method and path; a path that differs only by an asset's cache-busting part
+        (a test that fetched the URL its page linked) is the same request."""
+        if (a.method, a.path) == (b.method, b.path):
+            return True
+        for rule in self.assets:
+            if a.method == b.method and (strip_cache_busting(a.path, rule.target)
+                                         == strip_cache_busting(b.path, rule.target)):
+                self.tally[rule] += 1
+                return True
+        return False
+
+    def _plain_assets(self, a: str, b: str, paths: tuple[str, str]) -> tuple[str, str]:
+        """Both texts with asset URLs named without their cache-busting part."""
+        for rule in self.assets:
+            plain_a = strip_cache_busting(a, rule.target, inside=paths[0].startswith(rule.target))
+            plain_b = strip_cache_busting(b, rule.target, inside=paths[1].startswith(rule.target))
+            if a != b and (plain_a, plain_b) != (a, b):
+                self.tally[rule] += 1
+            a, b = plain_a, plain_b
+        return a, b
 
     def pair(self, index: int, a: Exchange, b: Exchange) -> list[Difference]:
         request = a.request
@@ -243,7 +246,8 @@ class _Comparer:
         else:
             if a.status != b.status:
                 found.append(Difference(index, request, "status", str(a.status), str(b.status)))
-            rest = self.headers(index, request, a.headers, b.headers) + self.body(index, request, a, b)
+            rest = (self.header_comparer.compare(index, request, a.path, a.headers, b.headers)
+                    + self.body(index, request, a, b))
             error_rule = self.rules.error_body()
             if error_rule is not None and min(a.status or 0, b.status or 0) >= ERROR_STATUS:
                 hidden = [d for d in rest if d.field == "body" or d.field.startswith("body:")
@@ -259,80 +263,6 @@ class _Comparer:
                                        f"sha256 {a.request_body_sha256 or '(empty)'}",
                                        f"sha256 {b.request_body_sha256 or '(empty)'}"))
         return found
-
-    def headers(self, index: int, request: str, local: Sequence[tuple[str, str]],
-                stack: Sequence[tuple[str, str]]) -> list[Difference]:
-        a, b = header_map(local), header_map(stack)
-        found: list[Difference] = []
-        for name in dict.fromkeys([*a, *b]):
-            display = (a.get(name) or b[name])[0]
-            values_a = a[name][1] if name in a else []
-            values_b = b[name][1] if name in b else []
-            rule = self.rules.header(name)
-            if rule is not None:
-                if values_a != values_b:
-                    self.tally[rule] += 1
-                continue
-            if name == "set-cookie":
-                found += self.cookies(index, request, values_a, values_b)
-                continue
-            tokens = self.rules.header_tokens(name)
-            canon_a, canon_b = (_canonical(name, values_a, bool(tokens)),
-                                _canonical(name, values_b, bool(tokens)))
-            for token, token_rule in tokens:
-                if (token in canon_a) != (token in canon_b):
-                    self.tally[token_rule] += 1
-                canon_a = [t for t in canon_a if t != token]
-                canon_b = [t for t in canon_b if t != token]
-            if canon_a != canon_b:
-                found.append(Difference(index, request, f"header:{display}",
-                                        ", ".join(values_a) or ABSENT,
-                                        ", ".join(values_b) or ABSENT))
-        return found
-
-    def cookies(self, index: int, request: str, local: Sequence[str],
-                stack: Sequence[str]) -> list[Difference]:
-        by_name_a, by_name_b = cookies_by_name(local), cookies_by_name(stack)
-        found: list[Difference] = []
-        for name in dict.fromkeys([*by_name_a, *by_name_b]):
-            cookies_a, cookies_b = by_name_a.get(name, []), by_name_b.get(name, [])
-            for x, y in zip(cookies_a, cookies_b, strict=False):
-                self._tally_cookie(x, y)
-            shown_a = [self._render_cookie(c) for c in cookies_a]
-            shown_b = [self._render_cookie(c) for c in cookies_b]
-            if shown_a != shown_b:
-                found.append(Difference(index, request, f"cookie:{name}",
-                                        "\n".join(shown_a) or ABSENT,
-                                        "\n".join(shown_b) or ABSENT))
-        return found
-
-    def _tally_cookie(self, a: Cookie, b: Cookie) -> None:
-        rule = self.rules.cookie_value(a.name)
-        if rule is not None and a.value != b.value:
-            self.tally[rule] += 1
-        for attribute in set(a.attributes) ^ set(b.attributes):
-            flag_rule = self.rules.cookie_flag(a.name, attribute)
-            if flag_rule is not None:
-                self.tally[flag_rule] += 1
-        for attribute in set(a.attributes) & set(b.attributes):
-            attr_rule = self.rules.cookie_attr(attribute)
-            if attr_rule is not None and a.attributes[attribute] != b.attributes[attribute]:
-                self.tally[attr_rule] += 1
-
-    def _render_cookie(self, cookie: Cookie) -> str:
-        value = cookie.value
-        if value and self.rules.cookie_value(cookie.name) is not None:
-            value = MASK
-        parts = [f"{cookie.name}={value}"]
-        for key in sorted(cookie.attributes):
-            if self.rules.cookie_flag(cookie.name, key) is not None:
-                continue
-            shown = _COOKIE_ATTRIBUTES.get(key, key)
-            attr_value = cookie.attributes[key]
-            if attr_value and self.rules.cookie_attr(key) is not None:
-                attr_value = MASK
-            parts.append(f"{shown}={attr_value}" if attr_value else shown)
-        return "; ".join(parts)
 
     def body(self, index: int, request: str, a: Exchange, b: Exchange) -> list[Difference]:
         if "unread" in (a.body_encoding, b.body_encoding):
@@ -350,7 +280,7 @@ class _Comparer:
                 pass
             else:
                 return self.json(index, request, parsed_a, parsed_b)
-        return self.text(index, request, a.body, b.body)
+        return self.text(index, request, a.body, b.body, (a.path, b.path))
 
     def json(self, index: int, request: str, a: Any, b: Any) -> list[Difference]:
         found: list[Difference] = []
@@ -379,6 +309,12 @@ class _Comparer:
 
     def _masked_equal(self, a: str, b: str) -> bool:
         applied: list[IgnoreRule] = []
+        for rule in self.assets:
+            plain_a, plain_b = (strip_cache_busting(a, rule.target),
+                                strip_cache_busting(b, rule.target))
+            if (plain_a, plain_b) != (a, b):
+                applied.append(rule)
+            a, b = plain_a, plain_b
         for rule in self.rules.of_kind("text_pattern"):
             a, found_a = mask_text(a, rule.target)
             b, found_b = mask_text(b, rule.target)
@@ -389,7 +325,9 @@ class _Comparer:
         self.tally.update(applied)
         return True
 
-    def text(self, index: int, request: str, a: str, b: str) -> list[Difference]:
+    def text(self, index: int, request: str, a: str, b: str,
+             paths: tuple[str, str]) -> list[Difference]:
+        a, b = self._plain_assets(a, b, paths)
         for rule in self.rules.of_kind("text_pattern"):
             a, found_a = mask_text(a, rule.target)
             b, found_b = mask_text(b, rule.target)
@@ -401,12 +339,6 @@ class _Comparer:
         excerpt_a, excerpt_b = excerpts(lines_a, lines_b)
         return [Difference(index, request, "body", excerpt_a, excerpt_b,
                            unified_diff(lines_a, lines_b))]
-
-
-def _canonical(name: str, values: list[str], tokenize: bool) -> list[str]:
-    if name in _LIST_HEADERS or tokenize:
-        return sorted({t.strip().lower() for v in values for t in v.split(",") if t.strip()})
-    return values
 
 
 def _describe_bytes(exchange: Exchange) -> str:

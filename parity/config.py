@@ -100,6 +100,9 @@ class ParityConfig:
     explicit_images: frozenset[str] = frozenset()
     """The image keys (base_image, frontend_image) set by PARITY_BASE_IMAGE /
     PARITY_FRONTEND_IMAGE: used as they are, never replaced by a stand-in (parity.standins)."""
+    media_url: str = "/media/"
+    """Where uploaded files are served (MEDIA_URL): like static_url, the comparison treats
+    what a file server sets by nature on these responses as noise (parity.noise)."""
 
     @property
     def name(self) -> str:
@@ -122,7 +125,7 @@ class ParityConfig:
 
 _TOP_KEYS = (
     "app", "project_dir", "wsgi", "settings", "requirements", "base_image", "frontend_image",
-    "static_url", "env", "release", "local", "stack", "compare", "facts",
+    "static_url", "media_url", "env", "release", "local", "stack", "compare", "facts",
 )
 _LOCAL_KEYS = ("env",)
 _STACK_KEYS = (
@@ -353,10 +356,8 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> P
                                'e.g. "python:3.11-slim" (environment PARITY_BASE_IMAGE / '
                                'PARITY_FRONTEND_IMAGE override it)', image)
 
-    static_url = reader.string(table, "static_url", p, "/static/") or "/static/"
-    if not (static_url.startswith("/") and static_url.endswith("/")) or "//" in static_url:
-        raise reader.error(f"{p}.static_url", "must be a URL path that starts and ends with '/'",
-                           'e.g. static_url = "/static/"', static_url)
+    static_url = _url_path(reader, table, "static_url", "/static/")
+    media_url = _url_path(reader, table, "media_url", "/media/")
 
     env = reader.env_table(table, "env", p)
 
@@ -380,10 +381,20 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> P
         project_dir=project_dir, wsgi=wsgi, settings=settings, requirements=requirements,
         base_image=base_image, frontend_image=frontend_image, static_url=static_url, env=env,
         release=release, local=local, stack=stack, compare=compare, facts=facts,
+        media_url=media_url,
         explicit_images=frozenset(key for key, variable in (("base_image", "PARITY_BASE_IMAGE"),
                                                             ("frontend_image", "PARITY_FRONTEND_IMAGE"))
                                   if environ.get(variable)),
     )
+
+
+def _url_path(reader: _Reader, table: Mapping[str, Any], key: str, default: str) -> str:
+    p = "tool.parity"
+    value = reader.string(table, key, p, default) or default
+    if not (value.startswith("/") and value.endswith("/")) or "//" in value:
+        raise reader.error(f"{p}.{key}", "must be a URL path that starts and ends with '/'",
+                           f'e.g. {key} = "{default}"', value)
+    return value
 
 
 def _read_release(reader: _Reader, table: Mapping[str, Any], p: str,

@@ -154,9 +154,15 @@ def _linked(raw: dict[str, Any]) -> str:
 
 
 def _libpq(local: dict[str, Any], stack: dict[str, Any]) -> tuple[str, str, list[Diff]]:
+    """The libpq each side's driver loads (psycopg 3: binary, C or pure Python; psycopg2)."""
     shown = ["missing" if "missing" in s else _libpq_version(s["runtime"]) + _linked(s)
              for s in (local, stack)]
     if shown[0] == shown[1]:
+        drivers = [s.get("driver") for s in (local, stack)]
+        if drivers[0] != drivers[1]:
+            return shown[0], shown[1], [Diff("libpq", "info", f"libpq: the same library through "
+                                             f"other drivers: local {drivers[0]}, stack "
+                                             f"{drivers[1]}")]
         return shown[0], shown[1], []
     if "missing" in local or "missing" in stack:
         severity = "fail"
@@ -164,8 +170,11 @@ def _libpq(local: dict[str, Any], stack: dict[str, Any]) -> tuple[str, str, list
         severity = "fail"
     else:
         severity = "warn" if local["runtime"] != stack["runtime"] else "info"
-    return shown[0], shown[1], [Diff("libpq", severity,
-                                     f"libpq: local {shown[0]}, stack {shown[1]}")]
+    detail = f"libpq: local {shown[0]}, stack {shown[1]}"
+    drivers = [s.get("driver") or s.get("missing") for s in (local, stack)]
+    if any(drivers):
+        detail += f" (drivers: local {drivers[0]}, stack {drivers[1]})"
+    return shown[0], shown[1], [Diff("libpq", severity, detail)]
 
 
 def _libssl(local: dict[str, Any], stack: dict[str, Any]) -> tuple[str, str, list[Diff]]:
@@ -268,6 +277,27 @@ def _settings(local: dict[str, Any], stack: dict[str, Any]) -> tuple[str, str, l
             diffs.append(Diff(name, "fail", f"setting {name}: local {_clip(a)}, stack {_clip(b)}"))
     return (f"{len(mine)} settings ({local.get('module', '?')})",
             f"{len(theirs)} settings ({stack.get('module', '?')})", diffs)
+
+
+SETTINGS_MODULE = "DJANGO_SETTINGS_MODULE"
+
+
+def declared_cause(fact: str, subject: str, local: dict[str, Any], stack: dict[str, Any],
+                   declared: frozenset[str]) -> str | None:
+    """Why a difference follows from a declared one (`declared`: the environment variables
+    `[tool.parity.local]` / `[tool.parity.stack]` set differently), or None.
+
+    A declared settings module accounts for every setting; a declared variable for the
+    settings the probe saw read it (`sources`), and for its own presence on one side."""
+    if fact == "env names" and subject in declared:
+        return "declared"
+    if fact != "settings" or not declared:
+        return None
+    if SETTINGS_MODULE in declared:
+        return f"follows from the declared {SETTINGS_MODULE}"
+    sources = {*local.get("sources", {}).get(subject, ()), *stack.get("sources", {}).get(subject, ())}
+    found = sorted(sources & declared)
+    return f"follows from the declared {', '.join(found)}" if found else None
 
 
 def _clip(text: str, limit: int = 200) -> str:

@@ -15,7 +15,9 @@ another major.minor, Python implementation or major.minor), `warn` (patch levels
 time zone, an environment variable the settings read that only one side sets), `info` (the
 rest), `ok` (equal). A difference declared in `[tool.parity.facts] expected` (a fact name, a
 setting, package, variable, table or migration; `fnmatch` patterns allowed) is shown marked
-"(expected)" and never fails.
+"(expected)" and never fails; so is one that follows from a per-side declaration (a setting
+read from a variable `[tool.parity.local]`/`[tool.parity.stack]` set differently, or every
+setting when they name different settings modules), marked with that cause.
 
 This module gathers and ranks; each fact's comparison rule is in parity.factrules, and the
 redaction of secrets in parity.redaction.
@@ -44,7 +46,7 @@ import testinfra
 import testinfra.backend.docker
 import testinfra.backend.local
 
-from parity.factrules import RULES, Diff
+from parity.factrules import RULES, Diff, declared_cause
 from parity.redaction import REDACTED, URL_CREDENTIALS, redact_settings
 from parity.schema import read_schema
 
@@ -184,10 +186,13 @@ def _all_failed(message: str) -> dict[str, Any]:
 
 
 def compare_facts(
-    local: Mapping[str, Any], stack: Mapping[str, Any], expected: Iterable[str] = ()
+    local: Mapping[str, Any], stack: Mapping[str, Any], expected: Iterable[str] = (),
+    declared: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[Fact]:
-    """One Fact per fact name, sorted fail, warn, info (then the declared ones), ok."""
+    """One Fact per fact name, sorted fail, warn, info (then the declared ones), ok.
+    `declared`: each side's declared environment ({"local": {...}, "stack": {...}})."""
     patterns = [_norm(p) for p in expected]
+    differing = declared_names(declared)
     facts = []
     for name in FACT_NAMES:
         mine, theirs = local.get(name), stack.get(name)
@@ -204,10 +209,19 @@ def compare_facts(
         if problems:
             facts.append(Fact(name, "warn", _shown(mine), _shown(theirs), problems))
         else:
-            facts.append(_fact(name, shown_local, shown_stack, diffs, patterns))
+            assert isinstance(mine, dict) and isinstance(theirs, dict)
+            causes = {d.subject: declared_cause(name, d.subject, mine, theirs, differing)
+                      for d in diffs}
+            facts.append(_fact(name, shown_local, shown_stack, diffs, patterns, causes))
     # A declared difference ranks with the information: it is shown, it does not alarm.
     return sorted(facts, key=lambda f: (SEVERITIES.index("info" if f.expected else f.severity),
                                         f.expected, FACT_NAMES.index(f.name)))
+
+
+def declared_names(declared: Mapping[str, Mapping[str, str]] | None) -> frozenset[str]:
+    """The variables the two sides' declared environments set differently (or on one side)."""
+    local, stack = ((declared or {}).get(side) or {} for side in ("local", "stack"))
+    return frozenset(name for name in {*local, *stack} if local.get(name) != stack.get(name))
 
 
 def failures(facts: Iterable[Fact]) -> list[Fact]:
@@ -227,12 +241,18 @@ def _is_expected(fact: str, subject: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns for name in names)
 
 
-def _fact(name: str, local: str, stack: str, diffs: list[Diff], patterns: list[str]) -> Fact:
-    flagged = [(d, d.declarable and _is_expected(name, d.subject, patterns)) for d in diffs]
-    live = [d for d, declared in flagged if not declared]
+def _fact(name: str, local: str, stack: str, diffs: list[Diff], patterns: list[str],
+          causes: Mapping[str, str | None] | None = None) -> Fact:
+    """`causes`: per subject, the declared difference it follows from (never fails either)."""
+    marks = []
+    for d in diffs:
+        cause = (causes or {}).get(d.subject) if d.declarable else None
+        expected = d.declarable and _is_expected(name, d.subject, patterns)
+        marks.append(" (expected)" if expected else f" ({cause})" if cause else "")
+    live = [d for d, mark in zip(diffs, marks, strict=True) if not mark]
     counted = live or diffs
     severity = min((d.severity for d in counted), key=SEVERITIES.index, default="ok")
-    detail = [d.text + (" (expected)" if declared else "") for d, declared in flagged]
+    detail = [d.text + mark for d, mark in zip(diffs, marks, strict=True)]
     return Fact(name, severity, local, stack, detail, expected=bool(diffs) and not live)
 
 

@@ -1,7 +1,7 @@
 """The facts probe: NOT imported. facts.py runs this file's source with each side's own
 interpreter (`python -c SOURCE ARGS_JSON`): the developer's virtualenv, and the app image's
 Python inside the container (testinfra's docker backend). So: any Python >= 3.8, the standard
-library only (psycopg2 and Django when the app has them), untyped on purpose.
+library only (psycopg or psycopg2, and Django, when the app has them), untyped on purpose.
 
 It prints one line, "@@PARITY-FACTS@@" + JSON (facts.MARKER): each fact's raw data, or
 {"error": ...}. Environment variable values never leave it: only their names do.
@@ -182,13 +182,28 @@ def mapped(pattern):
 
 @fact("libpq")
 def _():
+    """The libpq the app's driver loads: psycopg (3) first, as Django picks it, then psycopg2.
+    psycopg 3 comes as a binary build (its own libpq in psycopg_binary.libs), a C build, or
+    pure Python on the system's libpq (ctypes): each is loaded, so /proc/self/maps names it."""
+    problems = []
+    try:
+        import psycopg
+        from psycopg import pq
+    except ImportError as exc:
+        problems.append("psycopg: %s" % exc)
+    else:
+        return {"runtime": pq.version(), "compiled": getattr(pq, "__build_version__", None),
+                "linked": mapped("pq"),
+                "driver": "psycopg %s (%s)" % (psycopg.__version__, pq.__impl__)}
     try:
         import psycopg2
         import psycopg2.extensions
     except ImportError as exc:
-        return {"missing": "psycopg2 is not importable (%s)" % exc}
+        problems.append("psycopg2: %s" % exc)
+        return {"missing": "no PostgreSQL driver is importable (%s)" % "; ".join(problems)}
     return {"runtime": psycopg2.extensions.libpq_version(),
-            "compiled": psycopg2.__libpq_version__, "linked": mapped("pq")}
+            "compiled": psycopg2.__libpq_version__, "linked": mapped("pq"),
+            "driver": "psycopg2 %s" % psycopg2.__version__.split()[0]}
 
 @fact("libssl")
 def _():
@@ -254,6 +269,72 @@ def _():
     return {"names": sorted(names), "source": SOURCE,
             "settings_literals": sorted(literals & set(names) | literals & set(ENV))}
 
+ENV_LITERAL = re.compile(r"^[A-Z][A-Z0-9_]+$")
+
+def env_sources(paths):
+    """{SETTING: [NAME, ...]}: the environment variable names (string literals) each module-level
+    assignment reads: in its value, through a name or function defined earlier in the file, or
+    in the test of an `if` around it. What the settings derive from a variable follows it."""
+    import ast
+    found = {}
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                tree = ast.parse(f.read())
+        except (OSError, SyntaxError, ValueError):
+            continue
+        for name, names in module_reads(ast, tree).items():
+            if name.isupper() and names:
+                found.setdefault(name, set()).update(names)
+    return dict((name, sorted(names)) for name, names in found.items())
+
+def module_reads(ast, tree):
+    """{name: literals} for every name a module's top-level statements assign or call into."""
+    reads = {}
+
+    def literals(node):
+        out = set()
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str) \
+                    and ENV_LITERAL.match(sub.value):
+                out.add(sub.value)
+            elif isinstance(sub, ast.Name) and sub.id in reads:
+                out |= reads[sub.id]
+        return out
+
+    def assigned(stmt):
+        if isinstance(stmt, ast.Assign):
+            return stmt.targets
+        if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+            return [stmt.target]
+        call = stmt.value  # X.append(...), X.update(...)
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
+            return [call.func.value]
+        return []
+
+    def visit(statements, guard):
+        for stmt in statements:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                reads[stmt.name] = literals(stmt)
+            elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr)):
+                value = literals(stmt.value) if stmt.value is not None else set()
+                for target in assigned(stmt):  # X = ..., X[k] = ..., X.append(...)
+                    for name in ast.walk(target):
+                        if isinstance(name, ast.Name):
+                            reads[name.id] = reads.get(name.id, set()) | value | guard
+            elif isinstance(stmt, ast.If):
+                inner = guard | literals(stmt.test)
+                visit(stmt.body, inner)
+                visit(stmt.orelse, inner)
+            elif isinstance(stmt, (ast.Try, ast.With)):
+                for block in ("body", "orelse", "finalbody"):
+                    visit(getattr(stmt, block, []), guard)
+                for handler in getattr(stmt, "handlers", []):
+                    visit(handler.body, guard)
+
+    visit(tree.body, set())
+    return reads
+
 @fact("settings")
 def _():
     if not SETTINGS:
@@ -274,7 +355,7 @@ def _():
         for root in roots:
             text = text.replace(root, "<project>")
         values[key] = text
-    return {"module": SETTINGS, "values": values}
+    return {"module": SETTINGS, "values": values, "sources": env_sources(settings_files())}
 
 OUT["_probe"] = {"pid": PID, "env_source": SOURCE, "seconds": TOOK}
 sys.stdout.write("\n@@PARITY-FACTS@@" + json.dumps(OUT, sort_keys=True, default=str) + "\n")

@@ -4,20 +4,29 @@ Stable hooks for tools and DOM checks: `#counts`, `#declared-differences`, `#fil
 `button.filter[data-filter=all|match|diverge|outcome|skipped]`, `#verdicts` holding
 `article.verdict.<kind>[data-verdict=<kind>]`, each difference a `div.difference` with a
 `table.side-by-side` (cells `td.local` / `td.stack`, rows `tr.changed` where they differ),
-`details.ignored` listing the noise rules with reasons, a failing verdict's
+`details.ignored` listing the noise rules with reasons, `div.policy` with the notes on the
+frontend's policy (a `table.side-by-side` too, never a divergence), a failing verdict's
 `div.layer[data-layer=frontend|app image|database|unknown]` with `ul.evidence`, and `table.facts`.
+Within a changed row, the characters that differ are `<mark>`s. Run metadata is `table#meta`
+(a nested `table.meta` for a mapping such as `phases`).
 Every piece of text goes through `clean` (redaction) and then html.escape.
 """
 
 from __future__ import annotations
 
+import difflib
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from parity.compare import VERDICT_KINDS, Difference, Verdict
 from parity.diffview import side_by_side_rows
 from parity.report import Summary, counts_line, declared_rows, exchange_label
+
+MAX_INLINE_DIFF_CHARS = 500
+"""Longer lines are marked from their first to their last differing character only."""
+MIN_INLINE_SIMILARITY = 0.5
+"""Below this share of common characters, two lines are different as a whole."""
 
 _ORDER = {"outcome": 0, "diverge": 1, "match": 2, "skipped": 3}
 
@@ -64,8 +73,11 @@ table.facts tr.warn td.severity { color: var(--warn); font-weight: 700; }
 div.layer { margin: .4rem 0; padding: .2rem .6rem; background: var(--chg); border-radius: 4px; }
 div.layer p { margin: .2rem 0; } div.layer ul.evidence { margin: .2rem 0 .4rem; padding-left: 1.2rem; }
 details.ignored { margin: .5rem 0; color: var(--muted); } details.ignored table { color: #101828; }
-dl#meta { display: grid; grid-template-columns: max-content 1fr; gap: 0 1rem; }
-dl#meta dt { color: var(--muted); } dl#meta dd { margin: 0; }
+table#meta { width: auto; } table#meta th { color: var(--muted); font-weight: normal; }
+table.meta { width: auto; margin: 0; } table.meta td, table.meta th { border: 0; padding: 0 .8rem 0 0; }
+mark { background: none; border-radius: 2px; }
+tr.changed td.local mark { background: #f7b4ae; } tr.changed td.stack mark { background: #a6dfb5; }
+div.policy { margin: .4rem 0; color: var(--muted); } div.policy table { color: #101828; }
 """
 
 _JS = """
@@ -110,9 +122,10 @@ def render_html(summary: Summary, clean: Callable[[str], str]) -> str:
             for kind, n in counts.items()]
     out.append("</p>")
     if summary.meta:
-        out.append('<dl id="meta">')
-        out += [f"<dt>{e(k)}</dt><dd>{e(_text(v))}</dd>" for k, v in summary.meta.items()]
-        out.append("</dl>")
+        out.append('<table id="meta"><tbody>')
+        out += [f'<tr><th scope="row">{e(k)}</th><td>{_value(v, e)}</td></tr>'
+                for k, v in summary.meta.items()]
+        out.append("</tbody></table>")
     out += [f'<p class="note">{e(note)}</p>' for note in summary.notes]
     out.append("</header>")
 
@@ -138,7 +151,7 @@ def render_html(summary: Summary, clean: Callable[[str], str]) -> str:
     out += ["</nav>", '<section id="verdicts">']
     ordered = sorted(enumerate(summary.verdicts), key=lambda p: (_ORDER.get(p[1].kind, 9), p[0]))
     for number, verdict in ordered:
-        out += _verdict(number, verdict, e)
+        out += _verdict(number, verdict, e, clean)
     if not summary.verdicts:
         out.append('<p class="empty">No test ran in both environments.</p>')
     out.append("</section>")
@@ -163,7 +176,8 @@ def render_html(summary: Summary, clean: Callable[[str], str]) -> str:
     return "\n".join(out)
 
 
-def _verdict(number: int, verdict: Verdict, e: Callable[[Any], str]) -> list[str]:
+def _verdict(number: int, verdict: Verdict, e: Callable[[Any], str],
+             clean: Callable[[str], str]) -> list[str]:
     kind = verdict.kind
     out = [f'<article class="verdict {kind}" data-verdict="{kind}" id="verdict-{number}" '
            f'data-test-id="{e(verdict.test_id)}">',
@@ -183,7 +197,13 @@ def _verdict(number: int, verdict: Verdict, e: Callable[[Any], str]) -> list[str
                 '<ul class="evidence">', *[f"<li>{e(line)}</li>" for line in verdict.evidence],
                 "</ul>", "</div>"]
     for difference in verdict.differences:
-        out += _difference(difference, e)
+        out += _difference(difference, e, clean)
+    if verdict.policy:
+        out += ['<div class="policy">', "<p>the frontend's policy for static and media files "
+                "(notes, not divergences):</p>"]
+        for note in verdict.policy:
+            out += _difference(note, e, clean)
+        out.append("</div>")
     if verdict.ignored:
         total = sum(count for _, count in verdict.ignored)
         out += ['<details class="ignored">',
@@ -199,7 +219,8 @@ def _verdict(number: int, verdict: Verdict, e: Callable[[Any], str]) -> list[str
     return out
 
 
-def _difference(difference: Difference, e: Callable[[Any], str]) -> list[str]:
+def _difference(difference: Difference, e: Callable[[Any], str],
+                clean: Callable[[str], str]) -> list[str]:
     label = exchange_label(difference)
     where = f"{label} — " if label else ""
     out = [f'<div class="difference" data-field="{e(difference.field)}">',
@@ -209,16 +230,61 @@ def _difference(difference: Difference, e: Callable[[Any], str]) -> list[str]:
     rows = side_by_side_rows(difference.diff) if difference.diff else []
     if rows:
         for row in rows:
+            local, stack = (marked(clean(row.local or ""), clean(row.stack or ""))
+                            if row.tag == "changed" else (e(row.local or ""), e(row.stack or "")))
             out.append(f'<tr class="{row.tag}"><td class="ln">{e(row.local_no or "")}</td>'
-                       f'<td class="local">{e(row.local or "")}</td>'
+                       f'<td class="local">{local}</td>'
                        f'<td class="ln">{e(row.stack_no or "")}</td>'
-                       f'<td class="stack">{e(row.stack or "")}</td></tr>')
+                       f'<td class="stack">{stack}</td></tr>')
     else:
+        local, stack = marked(clean(difference.local), clean(difference.stack))
         out.append(f'<tr class="changed"><td class="ln"></td><td class="local">'
-                   f'{e(difference.local)}</td><td class="ln"></td><td class="stack">'
-                   f"{e(difference.stack)}</td></tr>")
+                   f'{local}</td><td class="ln"></td><td class="stack">'
+                   f"{stack}</td></tr>")
     out += ["</tbody></table>", "</div>"]
     return out
+
+
+def marked(local: str, stack: str) -> tuple[str, str]:
+    """Both (already redacted) lines as HTML, what differs between them in `<mark>`s."""
+    if local == stack:
+        return html.escape(local), html.escape(stack)
+    if len(local) + len(stack) > MAX_INLINE_DIFF_CHARS:
+        same = next((i for i, (x, y) in enumerate(zip(local, stack, strict=False)) if x != y),
+                    min(len(local), len(stack)))
+        tail = 0
+        while (tail < min(len(local), len(stack)) - same
+               and local[len(local) - 1 - tail] == stack[len(stack) - 1 - tail]):
+            tail += 1
+        spans: Sequence[tuple[str, int, int, int, int]] = [
+            ("equal", 0, same, 0, same),
+            ("replace", same, len(local) - tail, same, len(stack) - tail),
+            ("equal", len(local) - tail, len(local), len(stack) - tail, len(stack))]
+    else:
+        matcher = difflib.SequenceMatcher(None, local, stack, autojunk=False)
+        spans = matcher.get_opcodes()
+        if matcher.ratio() < MIN_INLINE_SIMILARITY:  # a few letters in common: all of it differs
+            spans = [("replace", 0, len(local), 0, len(stack))]
+    left: list[str] = []
+    right: list[str] = []
+    for tag, a_start, a_end, b_start, b_end in spans:
+        for out, text in ((left, local[a_start:a_end]), (right, stack[b_start:b_end])):
+            if not text:
+                continue
+            escaped = html.escape(text)
+            out.append(escaped if tag == "equal" else f"<mark>{escaped}</mark>")
+    return "".join(left), "".join(right)
+
+
+def _value(value: Any, e: Callable[[Any], str]) -> str:
+    """A metadata value: a mapping as a table of its own, a list comma-separated."""
+    if isinstance(value, Mapping):
+        if not value:
+            return ""
+        rows = "".join(f'<tr><th scope="row">{e(k)}</th><td>{_value(v, e)}</td></tr>'
+                       for k, v in value.items())
+        return f'<table class="meta"><tbody>{rows}</tbody></table>'
+    return e(_text(value))
 
 
 def _text(value: Any) -> str:

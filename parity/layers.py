@@ -60,9 +60,10 @@ class Attribution:
 def attribute(verdict: Verdict, local: Recording, stack: Recording, noise: NoiseRules, *,
               facts: Sequence[Mapping[str, Any]] | None = None,
               declared: Mapping[str, Any] | None = None,
-              static_url: str | None = None, frontend: bool = True) -> Attribution:
+              static_url: str | None = None, media_url: str | None = None,
+              frontend: bool = True) -> Attribution:
     """The layer of a failing verdict. `facts` None: not gathered yet (a live verdict).
-    `static_url`: the prefix nginx serves from the collected static files itself.
+    `static_url`, `media_url`: the prefixes the frontend may serve from files itself.
     `frontend` False: the stack has none (entry_service is the app service)."""
     exchange_level = [d for d in verdict.differences if d.exchange is not None]
     if not exchange_level:
@@ -96,23 +97,32 @@ def attribute(verdict: Verdict, local: Recording, stack: Recording, noise: Noise
                   f"({_status(direct)}); through the frontend: {changed}")
         return Attribution(FRONTEND, [agrees, *https_causes(stack, theirs),
                                       *frontend_causes(mine, theirs, direct, replay, first)])
-    if static_url and mine.path.startswith(static_url) and direct.status == 404:
+    served = [(prefix, kind) for prefix, kind in ((static_url, "static"), (media_url, "media"))
+              if prefix and mine.path.startswith(prefix)]
+    passed_on = not pair_differences(direct, theirs, noise, (stack.ignores, stack.ignores),
+                                     (stack.base_url, stack.base_url))
+    if served and direct.status == 404 and not passed_on:
+        prefix, kind = served[0]
         return Attribution(FRONTEND, [
-            f"{label}: a static file, which nginx serves itself ({static_url}); the app server "
-            f"does not serve it either (status 404 directly), [local] does ({_status(mine)})",
-            "static files: the frontend image lacks this file: collectstatic not run at build, "
-            "or the `location` alias/root points elsewhere"])
+            f"{label}: a {kind} file, which nginx serves itself ({prefix}); the app server does "
+            f"not serve it (status 404 directly), [local] answers {_status(mine)}",
+            file_cause(kind, mine, theirs, first)])
     shown = found[0] if found[0].field != "request body" or len(found) == 1 else found[1]
     said = [f"{label}: the app server's own answer already differs from [local]: "
             f"{shown.field} {_clip(shown.local)} → {_clip(shown.stack)}", *https_causes(stack, theirs)]
+    if served and passed_on:
+        said.append(f"{served[0][1]} files: the app serves this file itself (whitenoise) and "
+                    "the frontend passes its answer on: "
+                    + ("the image lacks it (collectstatic at build, STATIC_ROOT)"
+                       if served[0][1] == "static" and direct.status == 404 else
+                       "compare the app image's copy of the file"))
     underscored = [name for name in replay.request_headers if "_" in name]
     if underscored:
         said.append(f"the request sent {', '.join(underscored)}: gunicorn (>= 22) drops header "
                     "names with underscores (`--header-map`), and nginx does too unless "
                     "`underscores_in_headers on;`")
     attribution = _behind_the_app(said, verdict, facts, declared)
-    if not pair_differences(direct, theirs, noise, (stack.ignores, stack.ignores),
-                            (stack.base_url, stack.base_url)):
+    if passed_on:
         return attribution
     attribution.evidence.insert(len(said), "the frontend changes this answer further (the "
                                            "stack's answer differs from the app server's too)")
@@ -183,6 +193,33 @@ def frontend_causes(local: Exchange, stack: Exchange, direct: Exchange, replay: 
         causes.append("no known nginx directive matched: compare the frontend's configuration "
                       "with what the app expects")
     return causes
+
+
+def file_cause(kind: str, local: Exchange, stack: Exchange,
+               differences: Sequence[Difference]) -> str:
+    """What differs about a file the frontend serves itself, and where to look."""
+    where = f"{kind} files: "
+    if stack.status == 404 and local.status != 404:
+        if kind == "media":
+            return (where + "the frontend lacks this file: the directory its `location` serves "
+                    "(alias/root) is not the one the app stores media in (MEDIA_ROOT)")
+        return (where + "the frontend image lacks this file: collectstatic not run at build, "
+                "or the `location` alias/root points elsewhere")
+    if stack.status != local.status:
+        return (where + f"nginx answers {_status(stack)} for this file where [local] answers "
+                f"{_status(local)}: check the `location` block and the file's permissions in "
+                "the frontend image")
+    fields = [d for d in differences if d.field not in ("request body", "status")]
+    said = "; ".join(f"{d.field} {_clip(d.local, 40)} → {_clip(d.stack, 40)}" for d in fields[:3])
+    hints = []
+    if any(d.field.lower() == "header:content-type" for d in fields):
+        hints.append("nginx's mime types (`include mime.types;`, `types {}`) name this file's "
+                     "type differently from Django's")
+    if any(d.field == "body" or d.field.startswith("body:") for d in fields):
+        hints.append("the frontend's copy of the file differs from the app's: collect the "
+                     f"{kind} files again when the image is built")
+    return (where + f"nginx serves this file ({_status(stack)}, like [local]), but its "
+            f"answer differs: {said or 'see the differences'}" + "".join(f"; {h}" for h in hints))
 
 
 def _url_causes(differences: Sequence[Difference]) -> list[str]:

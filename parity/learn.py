@@ -7,9 +7,11 @@ import difflib
 import json
 import os
 import re
+from collections import Counter
 from typing import Any
 
 from parity.bodydiff import json_differences
+from parity.headerdiff import HeaderComparer
 from parity.noise import (
     BUILTIN_NOISE,
     IgnoreRule,
@@ -68,13 +70,19 @@ class _Learner:
 
     def headers(self, a: Exchange, b: Exchange) -> None:
         map_a, map_b = header_map(a.headers), header_map(b.headers)
+        # What the known rules already absorb (an Expires that moves with Date, a policy
+        # note on a static file) is not learned as a header to ignore entirely.
+        still = {d.field.removeprefix("header:").lower()
+                 for d in HeaderComparer(self.known, Counter()).compare(0, "", a.path, a.headers,
+                                                                        b.headers)}
         for name in dict.fromkeys([*map_a, *map_b]):
             values_a = map_a[name][1] if name in map_a else []
             values_b = map_b[name][1] if name in map_b else []
             if values_a == values_b or self.known.header(name) is not None:
                 continue
             if name != "set-cookie":
-                self.add("header", name)
+                if name in still:
+                    self.add("header", name)
                 continue
             cookies_a, cookies_b = cookies_by_name(values_a), cookies_by_name(values_b)
             for cookie_name in set(cookies_a) & set(cookies_b):

@@ -4,6 +4,15 @@ A rule names one kind of volatile thing and why it is volatile; the report shows
 and how often each rule suppressed a real difference. Rule kinds:
 
     header        a response header, ignored entirely (target: lowercase name)
+    header_value  a header's value, not its presence (target: "last-modified")
+    header_default  a header value that means what the header's absence means
+                  (target: "content-disposition:inline": `inline; filename=...` == absent)
+    header_relative  a time header compared as an offset from the response's Date
+                  (target: "expires": a never_cache page's Expires is "Date + 0 s")
+    header_alias  media types that name the same type, compared as that one (target:
+                  "content-type:text/javascript": application/javascript is text/javascript)
+    header_policy a header whose difference is the frontend's policy: shown as a note
+                  (`Verdict.policy`), never a divergence (target: "cache-control")
     header_token  one token of a comma-separated header (target: "vary:accept-encoding")
     cookie_value  the value of a Set-Cookie, not its name or attributes (target: name or "*")
     cookie_attr   one Set-Cookie attribute's value, not its presence (target: "expires")
@@ -11,9 +20,15 @@ and how often each rule suppressed a real difference. Rule kinds:
     json_path     a JSON path and everything under it ("$.results[*].id", "$..token")
     text_pattern  a regex (re.MULTILINE) masked in text bodies; with groups only the groups
     scheme        a JSON value that is exactly each side's own scheme (built-in only)
+    asset_url     the cache-busting part of asset URLs under a prefix (target: STATIC_URL):
+                  ManifestStaticFilesStorage's `.<12 hex>.` before the extension and a
+                  `?v=<hash>` query, in bodies, URL headers and request paths (parity.assets)
     error_body    the body of a response that is an error (status >= 400) in both
                   environments, and the headers that describe it (ERROR_BODY_HEADERS); the
                   status codes and every other header are still compared (target: ">=400")
+
+A rule with `paths` applies only to responses for requests under one of those URL path
+prefixes (STATIC_URL, MEDIA_URL); without, to every response.
 """
 
 from __future__ import annotations
@@ -27,8 +42,12 @@ from typing import Any, Literal, cast, get_args
 
 from parity.config import CompareConfig
 
-RuleKind = Literal["header", "header_token", "cookie_value", "cookie_attr", "cookie_flag",
-                   "json_path", "text_pattern", "error_body", "scheme"]
+RuleKind = Literal["header", "header_value", "header_default", "header_relative",
+                   "header_alias", "header_policy", "header_token", "cookie_value", "cookie_attr", "cookie_flag",
+                   "json_path", "text_pattern", "asset_url", "error_body", "scheme"]
+HEADER_TREATMENTS: tuple[str, ...] = ("header_value", "header_default", "header_relative",
+                                      "header_alias")
+"""Kinds that change how a header's values compare, in the order they apply."""
 RuleSource = Literal["built-in", "config", "test", "learned", "declared"]
 KINDS: tuple[str, ...] = get_args(RuleKind)
 SOURCES: tuple[str, ...] = get_args(RuleSource)
@@ -45,6 +64,8 @@ class IgnoreRule:
     target: str
     reason: str
     source: RuleSource = "built-in"
+    paths: tuple[str, ...] = ()
+    """URL path prefixes the rule is limited to (STATIC_URL, MEDIA_URL); empty: everywhere."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -53,8 +74,9 @@ class IgnoreRule:
         if self.source not in SOURCES:
             raise ValueError(f"unknown ignore rule source {self.source!r}; use one of "
                              + ", ".join(SOURCES))
-        if self.kind in ("header", "header_token", "cookie_attr", "cookie_flag"):
+        if self.kind.startswith("header") or self.kind in ("cookie_attr", "cookie_flag"):
             object.__setattr__(self, "target", self.target.strip().lower())
+        object.__setattr__(self, "paths", tuple(self.paths))
         if self.kind == "json_path":
             parse_json_path(self.target)
         if self.kind == "text_pattern":
@@ -64,19 +86,27 @@ class IgnoreRule:
                 raise ValueError(f"text pattern {self.target!r} is not a valid regular "
                                  f"expression ({exc})") from None
 
-    def describe(self) -> str:
-        """"header Date"-style label for reports."""
-        return f"{self.kind.replace('_', ' ')} {self.target}"
+    def applies(self, path: str | None) -> bool:
+        """Whether the rule covers a response to `path` ("/x?y"); None: path-free rules only."""
+        if not self.paths:
+            return True
+        return path is not None and any(path.startswith(prefix) for prefix in self.paths)
 
-    def to_dict(self) -> dict[str, str]:
+    def describe(self) -> str:
+        """"header Date"-style label for reports ("header etag on /static/, /media/")."""
+        where = f" on {', '.join(self.paths)}" if self.paths else ""
+        return f"{self.kind.replace('_', ' ')} {self.target}{where}"
+
+    def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.target, "reason": self.reason,
-                "source": self.source}
+                "source": self.source, "paths": list(self.paths)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IgnoreRule:
         return cls(kind=cast(RuleKind, data["kind"]), target=str(data["target"]),
                    reason=str(data.get("reason", "")),
-                   source=cast(RuleSource, data.get("source", "built-in")))
+                   source=cast(RuleSource, data.get("source", "built-in")),
+                   paths=tuple(str(p) for p in data.get("paths") or ()))
 
 
 @dataclass
@@ -90,21 +120,36 @@ class NoiseRules:
         return len(self.rules)
 
     def merge(self, *others: NoiseRules) -> NoiseRules:
-        """These rules, then the others' rules; the first rule for a (kind, target) wins."""
-        seen: set[tuple[str, str]] = set()
+        """These rules, then the others' rules; the first rule for a (kind, target, paths)
+        wins."""
+        seen: set[tuple[str, str, tuple[str, ...]]] = set()
         merged: list[IgnoreRule] = []
         for rule in (r for rules in (self, *others) for r in rules):
-            if (rule.kind, rule.target) not in seen:
-                seen.add((rule.kind, rule.target))
+            if (rule.kind, rule.target, rule.paths) not in seen:
+                seen.add((rule.kind, rule.target, rule.paths))
                 merged.append(rule)
         return NoiseRules(merged)
 
-    def of_kind(self, kind: RuleKind) -> list[IgnoreRule]:
-        return [rule for rule in self.rules if rule.kind == kind]
+    def of_kind(self, kind: RuleKind, path: str | None = None) -> list[IgnoreRule]:
+        """The rules of one kind that apply to a response for `path` (None: path-free ones)."""
+        return [rule for rule in self.rules if rule.kind == kind and rule.applies(path)]
 
-    def header(self, name: str) -> IgnoreRule | None:
+    def header(self, name: str, path: str | None = None) -> IgnoreRule | None:
         name = name.lower()
-        return next((r for r in self.rules if r.kind == "header" and r.target == name), None)
+        return next((r for r in self.rules if r.kind == "header" and r.target == name
+                     and r.applies(path)), None)
+
+    def header_treatments(self, name: str, path: str | None = None) -> list[IgnoreRule]:
+        """The rules that change how this header's values compare (HEADER_TREATMENTS order)."""
+        name = name.lower()
+        found = [r for r in self.rules if r.kind in HEADER_TREATMENTS and r.applies(path)
+                 and r.target.partition(":")[0] == name]
+        return sorted(found, key=lambda r: HEADER_TREATMENTS.index(r.kind))
+
+    def header_policy(self, name: str, path: str | None = None) -> IgnoreRule | None:
+        name = name.lower()
+        return next((r for r in self.rules if r.kind == "header_policy" and r.target == name
+                     and r.applies(path)), None)
 
     def cookie_value(self, name: str) -> IgnoreRule | None:
         return next((r for r in self.rules if r.kind == "cookie_value"
@@ -119,10 +164,10 @@ class NoiseRules:
         wanted = {f"{cookie.lower()}:{attribute.lower()}", f"*:{attribute.lower()}"}
         return next((r for r in self.rules if r.kind == "cookie_flag" and r.target in wanted), None)
 
-    def header_tokens(self, name: str) -> list[tuple[str, IgnoreRule]]:
+    def header_tokens(self, name: str, path: str | None = None) -> list[tuple[str, IgnoreRule]]:
         prefix = name.lower() + ":"
         return [(r.target[len(prefix):], r) for r in self.rules
-                if r.kind == "header_token" and r.target.startswith(prefix)]
+                if r.kind == "header_token" and r.target.startswith(prefix) and r.applies(path)]
 
     def error_body(self) -> IgnoreRule | None:
         return next((r for r in self.rules if r.kind == "error_body"), None)
@@ -131,7 +176,7 @@ class NoiseRules:
         return next((r for r in self.rules if r.kind == "json_path"
                      and json_path_matches(parse_json_path(r.target), path)), None)
 
-    def to_dict(self) -> dict[str, list[dict[str, str]]]:
+    def to_dict(self) -> dict[str, list[dict[str, Any]]]:
         return {"rules": [rule.to_dict() for rule in self.rules]}
 
     @classmethod
@@ -301,6 +346,9 @@ BUILTIN_NOISE = NoiseRules([
     IgnoreRule("text_pattern", _CSRF_META, "a per-response CSRF token in a <meta> tag"),
     IgnoreRule("text_pattern", _CSRF_SCRIPT, "a per-response CSRF token in a script"),
     IgnoreRule("json_path", "$..*csrf*", "a per-response CSRF token in JSON"),
+    IgnoreRule("header_relative", "expires", "an absolute time the server computes as it answers "
+               "(a never_cache page expires at the time of the response): compared as an offset "
+               "from the response's Date"),
 ])
 
 

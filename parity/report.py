@@ -31,7 +31,10 @@ MAX_TERMINAL_DIFFERENCES = 5
 MAX_TERMINAL_ROWS = 8
 MAX_TERMINAL_EVIDENCE = 4
 MAX_FACT_DETAILS = 3
+MAX_TERMINAL_POLICY = 5
 FACT_SEVERITIES = ("fail", "warn", "info")
+FOCUS_CONTEXT = 12
+"""Characters shown before the first difference when a long line is cut to its changed span."""
 
 
 @dataclass
@@ -136,6 +139,28 @@ def declared_rows(declared: Mapping[str, Any]) -> list[tuple[str, str, str]]:
             for name in sorted({*local, *stack})]
 
 
+@dataclass(frozen=True)
+class PolicyNote:
+    """One way the frontend's policy differs from [local] (a header, both values), with how
+    many responses showed it and the first request that did."""
+
+    field: str
+    local: str
+    stack: str
+    count: int
+    example: str
+
+
+def policy_notes(verdicts: Iterable[Verdict]) -> list[PolicyNote]:
+    """The verdicts' notes on the frontend's policy, one per (header, values)."""
+    found: dict[tuple[str, str, str], list[str]] = {}
+    for verdict in verdicts:
+        for note in verdict.policy:
+            found.setdefault((note.field, note.local, note.stack), []).append(note.request)
+    return [PolicyNote(key[0], key[1], key[2], len(requests), requests[0])
+            for key, requests in found.items()]
+
+
 def counts_line(summary: Summary) -> str:
     return "parity: " + ", ".join(f"{n} {kind}" for kind, n in summary.counts().items())
 
@@ -153,6 +178,15 @@ def terminal_lines(summary: Summary, width: int = 100, secrets: Iterable[str] = 
         lines.append("declared differences (the first suspects):")
         lines += [f"  {name}: local {local} │ stack {stack}" for name, local, stack in declared]
     lines += summary.notes
+    notes = policy_notes(summary.verdicts)
+    if notes:
+        lines.append("the frontend's policy for static and media files (notes, not divergences):")
+        for note in notes[:MAX_TERMINAL_POLICY]:
+            times = f"{note.count} responses, e.g. " if note.count > 1 else ""
+            lines.append(f"  {note.field.removeprefix('header:')}: local {note.local} │ stack "
+                         f"{note.stack}  ({times}{note.example})")
+        if len(notes) > MAX_TERMINAL_POLICY:
+            lines.append(f"  … {len(notes) - MAX_TERMINAL_POLICY} more (see the HTML report)")
     failing = [v for v in summary.verdicts if v.failed]
     for verdict in failing[:MAX_TERMINAL_VERDICTS]:
         layer = f"  (layer: {verdict.layer})" if verdict.layer else ""
@@ -194,7 +228,25 @@ def exchange_label(difference: Difference) -> str:
 
 def _row(mark: str, left: str | None, right: str | None, width: int) -> str:
     column = max(10, (width - 7) // 2)
-    return f"   {mark} {_fit(left or '', column):<{column}} │ {right or ''}"
+    shown_left, shown_right = focus(left or "", right or "", column)
+    return f"   {mark} {shown_left:<{column}} │ {shown_right}"
+
+
+def focus(left: str, right: str, column: int) -> tuple[str, str]:
+    """Both lines cut to `column` characters around their first difference: a long line that
+    changes at its end shows that end on each side, not the start they share."""
+    if len(left) <= column and len(right) <= column:
+        return left, right
+    same = next((i for i, (x, y) in enumerate(zip(left, right, strict=False)) if x != y),
+                min(len(left), len(right)))
+    start = max(0, same - FOCUS_CONTEXT) if same + FOCUS_CONTEXT >= column else 0
+
+    def cut(text: str) -> str:
+        if start == 0 or start >= len(text):
+            return _fit(text, column)
+        return _fit("…" + text[start:], column)
+
+    return cut(left), cut(right)
 
 
 def _difference_lines(difference: Difference, width: int) -> list[str]:

@@ -78,7 +78,9 @@ class ParityRunner:
     def noise(self) -> NoiseRules:
         """Built-in plus declared noise; built once, not per exchange: the config is frozen,
         and what the app's settings declare is known once the environments are up."""
-        configured = default_noise(self.config.compare, self.config.facts.expected)
+        configured = default_noise(self.config.compare, self.config.facts.expected,
+                                   static_url=self.config.static_url,
+                                   media_url=self.config.media_url)
         return configured.merge(self.settings_noise)
 
     # --- environments ------------------------------------------------------------------
@@ -246,7 +248,7 @@ class ParityRunner:
         try:
             found = attribute(verdict, local, stack, noise, facts=facts,
                               declared=self.declared_differences(),
-                              static_url=self.config.static_url,
+                              static_url=self.config.static_url, media_url=self.config.media_url,
                               frontend=self.config.stack.has_frontend)
         except Exception as error:
             verdict.layer, verdict.evidence = "unknown", [f"the layer could not be told: {error!r}"]

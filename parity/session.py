@@ -213,7 +213,9 @@ class ParitySession:
             return []
         with self.timings.phase("facts (waited)"):
             local, stack = self._facts_future.result()
-        return [fact.to_dict() for fact in compare_facts(local, stack, self.config.facts.expected)]
+        declared = {side: self.config.env_for(side) for side in ("local", "stack")}
+        return [fact.to_dict() for fact in compare_facts(local, stack, self.config.facts.expected,
+                                                         declared)]
 
     def declared_noise(self) -> NoiseRules:
         """Noise that follows from what only one side's settings declare (parity.appsettings)."""

@@ -247,9 +247,9 @@ def test_a_frontend_dockerfile_copying_into_conf_d_works(
 
 def test_second_build_is_a_no_op(engine: Any, images: BaseImages) -> None:
     lines: list[str] = []
-    before = {image.id for image in engine.images.list(all=True)}
+    before = {image["Id"] for image in engine.api.images(all=True)}
     again = build_base_images(progress=lines.append)
     assert again == images
-    assert {image.id for image in engine.images.list(all=True)} == before
+    assert {image["Id"] for image in engine.api.images(all=True)} == before
     assert lines and "present (recipe unchanged)" in lines[0]
     assert find_base_images(engine) == images

@@ -128,10 +128,10 @@ def test_ctrl_c_while_serving_leaves_nothing(app: Path, state_dir: Path) -> None
 def test_second_build_builds_nothing(app: Path) -> None:
     subprocess.run([*PARITY, "build"], cwd=app, check=True, capture_output=True, timeout=600)
     engine = docker.from_env()
-    before = {image.id for image in engine.images.list(all=True)}
+    before = {image["Id"] for image in engine.api.images(all=True)}
     done = subprocess.run([*PARITY, "build"], cwd=app, check=True, capture_output=True, text=True, timeout=60)
     assert "unchanged" in done.stdout
-    assert {image.id for image in engine.images.list(all=True)} == before
+    assert {image["Id"] for image in engine.api.images(all=True)} == before
 
 
 def test_clean_dry_run_lists_then_removes_a_dead_runs_objects(state_dir: Path) -> None:

@@ -239,6 +239,13 @@ def test_drift_against_a_root_container_is_named(
     assert "s3cr3t" not in str(theirs) + str(facts)
     declared = by_name(compare_facts(mine, theirs, expected=("TIME_ZONE", "shop_*", "shop.*")))
     assert not declared["settings"].failed and not declared["schema"].failed
+    # SHOP_TIME_ZONE declared for the local side only: TIME_ZONE follows from it, by the
+    # settings source the probe read; the schema still fails.
+    per_side = by_name(compare_facts(mine, theirs, declared={
+        "local": {"SHOP_TIME_ZONE": "Europe/Berlin"}, "stack": {}}))
+    assert "setting TIME_ZONE: local 'Europe/Berlin', stack 'UTC' (follows from the declared " \
+        "SHOP_TIME_ZONE)" in per_side["settings"].detail
+    assert not per_side["settings"].failed and per_side["schema"].failed
 
 
 def test_an_unprivileged_container_passes_and_its_server_process_is_found(
@@ -260,3 +267,35 @@ def test_an_unprivileged_container_passes_and_its_server_process_is_found(
     assert not facts["user"].failed
     assert facts["schema"].severity == "ok"
     assert theirs["settings"]["values"]["ROOT_URLCONF"] == "'shop.urls'"
+
+
+@pytest.mark.parametrize(("requirement", "build", "library"), [
+    ("psycopg[binary]", "binary", "psycopg_binary.libs/libpq-"),
+    ("psycopg", "python", "libpq.so.5"),
+], ids=["binary", "pure-python"])
+def test_psycopg_3_and_the_libpq_it_loads_are_recognised(tmp_path: Path, local_side: Side,
+                                                          requirement: str, build: str,
+                                                          library: str) -> None:
+    """An app on psycopg 3 only: its own libpq (binary) or the system's (pure Python)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    done = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q",
+                           "--disable-pip-version-check", requirement],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, f"pip install {requirement} (needs the package index): " \
+                                 f"{done.stderr[-2000:]}"
+    side = Side("stack", "local://", str(venv / "bin/python"), None, str(tmp_path),
+                "postgresql://nobody@127.0.0.1:1/none", env={"PATH": "/usr/bin:/bin"})
+    raw: dict[str, Any] = gather(side)["libpq"]  # type: ignore[assignment]
+    assert raw["driver"].startswith("psycopg 3.") and raw["driver"].endswith(f"({build})")
+    assert raw["runtime"] >= 100000
+    loaded = subprocess.run([str(venv / "bin/python"), "-c", "import os, psycopg; print(*{"
+                             "l.split()[-1] for l in open('/proc/self/maps') "
+                             "if os.path.basename(l.split()[-1]).startswith('libpq')})"],
+                            capture_output=True, text=True, check=True, timeout=60).stdout.split()
+    assert len(loaded) == 1 and library in loaded[0], loaded
+    assert raw["linked"] == [Path(loaded[0]).name]
+    fact = by_name(compare_facts(gather(local_side), {"libpq": raw}))["libpq"]
+    assert "missing" not in fact.stack and fact.stack.startswith(f"{raw['runtime'] // 10000}.")
+    # The local side runs psycopg2: the drivers are named, whatever the versions say.
+    assert fact.detail and f"stack {raw['driver']}" in fact.detail[0], fact.detail

@@ -280,11 +280,11 @@ def test_an_unchanged_app_builds_nothing(
 ) -> None:
     # How long the no-op takes is a benchmark figure (phases.images of the warm run).
     config, first = built
-    before = {image.id for image in engine.images.list(all=True)}
+    before = {image["Id"] for image in engine.api.images(all=True)}
     lines: list[str] = []
     again = build_images(config_at(config.root, environ), progress=lines.append, engine=engine)
     assert (again.app, again.frontend, again.built) == (first.app, first.frontend, ())
-    assert {image.id for image in engine.images.list(all=True)} == before
+    assert {image["Id"] for image in engine.api.images(all=True)} == before
     # Besides the stand-in notes (where the official base images are not available), one line.
     said = [line for line in lines if not line.endswith("(built by `parity base-image`)")]
     assert len(said) == 1 and said[0].startswith(f"images: cached {first.app}"), lines
@@ -314,7 +314,7 @@ def test_a_failing_step_names_the_step_shows_its_log_and_leaves_nothing_behind(
     shutil.copytree(app_dir, broken)
     with (broken / "labbook/settings.py").open("a") as settings:
         settings.write('SECRET_KEY = os.environ["DJANGO_SECRET_KEY_FROM_VAULT"]\n')
-    images_before = {image.id for image in engine.images.list(all=True)}
+    images_before = {image["Id"] for image in engine.api.images(all=True)}
     lines: list[str] = []
     cleaned: list[tuple[list[str], list[str]]] = []  # what the build removes as it fails
     remove_layers = images_module.remove_layers

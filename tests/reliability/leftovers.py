@@ -62,7 +62,8 @@ def client() -> Any:
 
 
 def image_ids() -> frozenset[str]:
-    return frozenset(image.id for image in client().images.list(all=True))
+    # Summaries, not images.list(), which gets each image again: one pruned meanwhile would fail it.
+    return frozenset(image["Id"] for image in client().api.images(all=True))
 
 
 def count(scope: Scope) -> dict[str, list[str]]:

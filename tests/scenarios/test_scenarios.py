@@ -144,6 +144,10 @@ def check_verdict(run: ParityRun, expectation: Mapping[str, Any]) -> None:
         rules = [f"{rule['kind']} {rule['target']}" for rule in verdict["ignored"] if rule["count"]]
         assert any(expectation["ignored"] in rule for rule in rules), \
             f"no ignored rule ~ {expectation['ignored']!r} hid a difference; ignored: {rules}"
+    if "policy" in expectation:
+        notes = [note["field"] for note in verdict.get("policy") or []]
+        assert expectation["policy"] in notes, \
+            f"no note on the frontend's policy ~ {expectation['policy']!r}; notes: {notes}"
     if "layer" in expectation:
         assert verdict.get("layer") == expectation["layer"], shown
     if "evidence" in expectation:

@@ -348,6 +348,19 @@ def test_learn_noise_from_two_runs_of_the_same_side() -> None:
     assert compare(first, changed, BUILTIN_NOISE.merge(learned)).kind == "diverge"
 
 
+def test_learn_noise_leaves_an_expires_that_moves_with_date_to_the_built_in_rule() -> None:
+    def run(date: str, expires: str) -> Recording:
+        return rec(ex("<form>", path="/accounts/login/", headers=[
+            ("Date", date), ("Expires", expires), ("X-Request-Id", date)]))
+    first = run("Tue, 03 Jun 2025 10:00:00 GMT", "Tue, 03 Jun 2025 10:00:00 GMT")
+    second = run("Tue, 03 Jun 2025 10:00:04 GMT", "Tue, 03 Jun 2025 10:00:04 GMT")
+    targets = {(r.kind, r.target) for r in learn_noise(first, second)}
+    assert ("header", "x-request-id") in targets and ("header", "expires") not in targets
+    # An Expires that moves relative to Date between two runs is learned as noise.
+    third = run("Tue, 03 Jun 2025 10:00:04 GMT", "Tue, 03 Jun 2025 11:00:04 GMT")
+    assert ("header", "expires") in {(r.kind, r.target) for r in learn_noise(first, third)}
+
+
 def test_learn_noise_skips_lines_without_enough_context() -> None:
     learned = learn_noise(rec(ex("a1")), rec(ex("b2")))
     assert len(learned) == 0
@@ -360,7 +373,7 @@ def test_verdict_round_trips_through_json() -> None:
     data = json.loads(json.dumps(verdict.to_dict()))
     assert Verdict.from_dict(data) == verdict
     assert set(data) == {"test_id", "kind", "local_outcome", "stack_outcome", "failures", "note",
-                         "differences", "ignored", "layer", "evidence"}
+                         "differences", "ignored", "layer", "evidence", "policy"}
     assert Difference.from_dict(data["differences"][0]) == verdict.differences[0]
     assert data["ignored"][0]["count"] == 1
 

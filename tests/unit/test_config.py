@@ -46,7 +46,7 @@ def test_documented_defaults(tmp_path: Path) -> None:
     assert config.requirements == (tmp_path / "requirements.txt").resolve()
     assert config.base_image == DEFAULT_BASE_IMAGE == "python:3.11-slim"
     assert config.frontend_image == DEFAULT_FRONTEND_IMAGE == "nginx:stable"
-    assert config.static_url == "/static/"
+    assert (config.static_url, config.media_url) == ("/static/", "/media/")
     assert config.release == (("python", "manage.py", "migrate", "--noinput"),)
     assert config.stack.compose_file is None and not config.stack.user_owned
     assert (config.stack.app_service, config.stack.app_port) == ("app", 8000)
@@ -129,6 +129,8 @@ BAD_INPUTS = [
     ("app kind", GOOD.replace('"django"', '"flask"'), "tool.parity.app", 'use "django" or "wsgi"'),
     ("string expected", GOOD + "static_url = 5\n", "tool.parity.static_url", "write it in quotes"),
     ("static url shape", GOOD + 'static_url = "static"\n', "tool.parity.static_url", 'e.g. static_url = "/static/"'),
+    ("media url shape", GOOD + 'media_url = "/media"\n', "tool.parity.media_url", 'e.g. media_url = "/media/"'),
+    ("media url a number", GOOD + "media_url = 1\n", "tool.parity.media_url", "write it in quotes"),
     ("env not a table", GOOD + 'env = "DEBUG=0"\n', "tool.parity.env", 'write env = { NAME = "value" }'),
     ("env value a number", GOOD + "env = { DJANGO_DEBUG = 0 }\n", "tool.parity.env.DJANGO_DEBUG", 'quote the value: DJANGO_DEBUG = "0"'),
     ("env value a boolean", GOOD + "env = { DJANGO_DEBUG = false }\n", "tool.parity.env.DJANGO_DEBUG", "quote the value"),

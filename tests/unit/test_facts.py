@@ -200,6 +200,41 @@ def test_libpq(stack_libpq: dict[str, Any], severity: str) -> None:
     assert fact.detail[0].startswith("libpq: local 17.11 (libpq-a17e3caa.so.5.17), stack ")
 
 
+PSYCOPG_3 = {  # what the probe reports for each psycopg 3 build
+    "binary": {"runtime": 170002, "compiled": 170002, "linked": ["libpq-e9b5c9ac.so.5.17"],
+               "driver": "psycopg 3.2.3 (binary)"},
+    "c": {"runtime": 150018, "compiled": 150018, "linked": ["libpq.so.5.15"],
+          "driver": "psycopg 3.2.3 (c)"},
+    "python": {"runtime": 150018, "compiled": 150018, "linked": ["libpq.so.5.15"],
+               "driver": "psycopg 3.2.3 (python)"},
+}
+
+
+@pytest.mark.parametrize(("build", "severity"), [("binary", "warn"), ("c", "fail"),
+                                                 ("python", "fail")])
+def test_psycopg_3_and_the_libpq_it_loads_are_compared(build: str, severity: str) -> None:
+    local = drifted(libpq__driver="psycopg2 2.9.13")
+    stack = raw_side()
+    stack["libpq"] = PSYCOPG_3[build]
+    fact = compare(local, stack)["libpq"]
+    # Never "stack missing": the libpq psycopg 3 loads is compared like psycopg2's.
+    assert "missing" not in fact.stack and fact.stack.startswith(("17.2", "15.18"))
+    assert fact.severity == severity  # another patch level warns, another major fails
+    assert fact.detail == [f"libpq: local 17.11 (libpq-a17e3caa.so.5.17), stack {fact.stack} "
+                           f"(drivers: local psycopg2 2.9.13, stack psycopg 3.2.3 ({build}))"]
+
+
+def test_the_same_libpq_through_another_driver_informs_and_no_driver_at_all_fails() -> None:
+    stack = drifted(libpq__driver="psycopg 3.2.3 (binary)")
+    fact = compare(drifted(libpq__driver="psycopg2 2.9.13"), stack)["libpq"]
+    assert (fact.severity, fact.failed) == ("info", False)
+    assert "other drivers: local psycopg2 2.9.13, stack psycopg 3.2.3 (binary)" in fact.detail[0]
+    stack["libpq"] = {"missing": "no PostgreSQL driver is importable (psycopg: No module named "
+                                 "'psycopg'; psycopg2: No module named 'psycopg2')"}
+    fact = compare(raw_side(), stack)["libpq"]
+    assert fact.failed and "stack no PostgreSQL driver is importable" in fact.detail[0]
+
+
 def test_libssl_minor_fails_patch_warns() -> None:
     stack = drifted(libssl__info=[3, 0, 0, 13, 0], libssl__version="OpenSSL 3.0.13")
     assert compare(raw_side(), stack)["libssl"].severity == "warn"
@@ -295,6 +330,54 @@ def test_declared_differences_are_shown_and_never_fail() -> None:
     assert fact.failed and not fact.expected
     assert fact.detail[0].endswith("(expected)")
     assert compare(raw_side(), stack, expected=("settings",))["settings"].expected
+
+
+def settings_side(module: str, **values: str) -> dict[str, Any]:
+    side = raw_side()
+    side["settings"] = {"module": module, "values": {**side["settings"]["values"], **values},
+                        "sources": {"DEBUG": ["DJANGO_DEBUG"], "TIME_ZONE": ["LABBOOK_TIME_ZONE"]}}
+    return side
+
+
+def test_settings_that_follow_from_a_declared_variable_are_declared_the_rest_still_fails() -> None:
+    local, stack = settings_side("labbook.settings", DEBUG="True"), settings_side("labbook.settings")
+    declared = {"local": {"DJANGO_DEBUG": "1", "DJANGO_SETTINGS_MODULE": "labbook.settings"},
+                "stack": {"DJANGO_DEBUG": "0", "DJANGO_SETTINGS_MODULE": "labbook.settings"}}
+    fact = {f.name: f for f in compare_facts(local, stack, declared=declared)}["settings"]
+    assert (fact.failed, fact.expected) == (False, True)
+    assert fact.detail == ["setting DEBUG: local True, stack False (follows from the declared "
+                           "DJANGO_DEBUG)"]
+    # A setting that no declared variable feeds is a real difference, declared neighbours or not.
+    stack["settings"]["values"]["TIME_ZONE"] = "'UTC'"
+    fact = {f.name: f for f in compare_facts(local, stack, declared=declared)}["settings"]
+    assert fact.failed and not fact.expected
+    assert "setting TIME_ZONE: local 'Europe/Berlin', stack 'UTC'" in fact.detail
+    # The same variable with the same value on both sides declares nothing.
+    same = {"local": {"DJANGO_DEBUG": "1"}, "stack": {"DJANGO_DEBUG": "1"}}
+    stack = settings_side("labbook.settings")
+    assert {f.name: f for f in compare_facts(local, stack, declared=same)}["settings"].failed
+
+
+def test_declared_settings_modules_account_for_every_setting() -> None:
+    local = settings_side("shop.settings.dev", DEBUG="True", TIME_ZONE="'UTC'")
+    stack = settings_side("shop.settings.production")
+    declared = {"local": {"DJANGO_SETTINGS_MODULE": "shop.settings.dev"},
+                "stack": {"DJANGO_SETTINGS_MODULE": "shop.settings.production"}}
+    facts = {f.name: f for f in compare_facts(local, stack, declared=declared)}
+    assert not facts["settings"].failed and len(facts["settings"].detail) == 2
+    assert all(line.endswith("(follows from the declared DJANGO_SETTINGS_MODULE)")
+               for line in facts["settings"].detail)
+    # Undeclared, the same modules fail the run.
+    assert {f.name: f for f in compare_facts(local, stack)}["settings"].failed
+
+
+def test_a_declared_variable_set_on_one_side_only_is_declared() -> None:
+    stack = drifted(env_names__names=["DATABASE_URL", "HOME", "PATH", "PGHOST", "LABBOOK_TIME_ZONE"])
+    declared = {"local": {}, "stack": {"LABBOOK_TIME_ZONE": "UTC"}}
+    fact = {f.name: f for f in compare_facts(raw_side(), stack, declared=declared)}["env names"]
+    assert fact.detail == ["env LABBOOK_TIME_ZONE: set in stack only (read by the settings) "
+                           "(declared)"]
+    assert fact.expected
 
 
 def test_patterns_and_sorting() -> None:
@@ -412,6 +495,42 @@ def test_gather_turns_every_failure_into_an_error_fact(tmp_path: Any) -> None:
         assert "error" in facts[name], name  # type: ignore[operator]
     assert "no-python" in str(facts["python"])
     assert "127.0.0.1" in str(facts["schema"])
+
+
+SPLIT_SETTINGS = '''
+import os
+
+def env_flag(name, default):
+    return os.environ.get(name, "1" if default else "0") == "1"
+
+debug = env_flag("SHOP_DEBUG", False)
+DEBUG = debug
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "OPTIONS": {}}]
+TEMPLATES[0]["OPTIONS"]["debug"] = DEBUG
+SECRET_KEY = "x"
+INSTALLED_APPS = []
+if os.environ.get("SHOP_SENTRY_DSN"):
+    INSTALLED_APPS.append("raven")
+TIME_ZONE = "UTC"
+USE_TZ = True
+'''
+
+
+def test_the_probe_names_the_variables_each_setting_reads(tmp_path: Any) -> None:
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "__init__.py").write_text("")
+    (tmp_path / "shop" / "settings.py").write_text(SPLIT_SETTINGS)
+    side = Side("local", "local://", sys.executable, None, str(tmp_path),
+                "postgresql://nobody@127.0.0.1:1/none", env={"PATH": "/usr/bin"},
+                settings_module="shop.settings")
+    facts: dict[str, Any] = gather(side)
+    sources = facts["settings"]["sources"]
+    assert sources["DEBUG"] == ["SHOP_DEBUG"]  # through a helper and a lowercase name
+    assert "SHOP_DEBUG" in sources["TEMPLATES"]  # derived from DEBUG
+    assert sources["INSTALLED_APPS"] == ["SHOP_SENTRY_DSN"]  # changed under an `if`
+    assert "SECRET_KEY" not in sources  # a literal value, not a variable's
+    assert not [name for name in sources.get("TIME_ZONE", []) if name.startswith("SHOP_")]
+    assert facts["settings"]["values"]["DEBUG"] == "False"
 
 
 def test_gather_from_a_python_without_django(tmp_path: Any) -> None:

@@ -101,11 +101,11 @@ def test_json_report_schema(tmp_path: Path) -> None:
     assert data["counts"] == {"match": 1, "diverge": 2, "outcome": 1, "skipped": 1}
     verdict = data["verdicts"][1]
     assert set(verdict) == {"test_id", "kind", "local_outcome", "stack_outcome", "failures",
-                            "note", "differences", "ignored", "layer", "evidence"}
+                            "note", "differences", "ignored", "layer", "evidence", "policy"}
     assert set(verdict["differences"][0]) == {"exchange", "request", "field", "local", "stack",
                                               "diff"}
     assert set(data["verdicts"][0]["ignored"][0]) == {"kind", "target", "reason", "source",
-                                                      "count"}
+                                                      "paths", "count"}
     assert data["declared_differences"]["stack"]["DATABASE_PASSWORD"] == REDACTED
     assert read_json(path).counts() == _summary().counts()
 
@@ -158,7 +158,8 @@ def test_html_report_structure_escaping_and_redaction(tmp_path: Path) -> None:
     assert '<td class="layer">app image</td>' in page.split('id="facts"')[1]
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "&lt;b&gt;old&lt;/b&gt;" in page
+    # Within a changed line, what differs is marked: both sides keep their own text.
+    assert "&lt;b&gt;<mark>old</mark>&lt;/b&gt;" in page and "&lt;b&gt;<mark>new</mark>&lt;/b&gt;" in page
     assert "runserver, gunicorn and nginx name themselves differently" in page
     assert PASSWORD not in page and REDACTED in page
     assert not any(tag in ("link", "img", "iframe") or attrs.get("src") for tag, attrs in tags)
@@ -197,4 +198,68 @@ def test_an_empty_run_still_writes_both_reports(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "r.json").read_text())["ok"] is True
     parser = _Collector()
     parser.feed((tmp_path / "r.html").read_text())
+    assert parser.open == []
+
+
+# --- readable differences -----------------------------------------------------------------
+
+LONG_LOCAL = ('<link rel="stylesheet" href="/static/wagtailadmin/css/core.css?v=81dc5f8d" '
+              'type="text/css" media="screen">')
+LONG_STACK = ('<link rel="stylesheet" href="/static/wagtailadmin/css/core.21b470d754c3.css" '
+              'type="text/css" media="screen">')
+
+
+@pytest.mark.parametrize("diff", [None, f"--- local\n+++ stack\n@@ -1 +1 @@\n-{LONG_LOCAL}\n+{LONG_STACK}"],
+                         ids=["value", "body line"])
+def test_a_long_changed_line_shows_its_changed_part_on_each_side(diff: str | None) -> None:
+    verdict = Verdict("t.py::test_page", "diverge", differences=[
+        Difference(0, "GET /", "body" if diff else "header:Link", LONG_LOCAL, LONG_STACK, diff)])
+    lines = terminal_lines(Summary(verdicts=[verdict]), width=80)
+    (row,) = [line for line in lines if "│" in line and "core" in line]
+    left, right = row.split("│")
+    assert "core.css?v=81dc5f8d" in left and "core.21b470d754c3" in right, row
+    assert left.strip().lstrip("~ ").startswith("…") and len(row) <= 80
+
+
+def test_notes_on_the_frontends_policy_are_shown_apart_from_divergences(tmp_path: Path) -> None:
+    notes = [Difference(0, "GET /static/site.css", "header:Cache-Control", "(absent)",
+                        "max-age=2592000"),
+             Difference(0, "GET /static/site.css", "header:Expires", "(absent)", "Date + 30 days")]
+    summary = Summary(verdicts=[
+        Verdict("t.py::test_css", "match", policy=notes[:1]),
+        Verdict("t.py::test_page", "match", policy=notes)])
+    lines = terminal_lines(summary, width=120)
+    assert lines[0] == "parity: 2 match, 0 diverge, 0 outcome, 0 skipped"
+    assert lines[1].startswith("the frontend's policy for static and media files (notes")
+    assert lines[2] == ("  Cache-Control: local (absent) │ stack max-age=2592000  "
+                        "(2 responses, e.g. GET /static/site.css)")
+    assert lines[3] == "  Expires: local (absent) │ stack Date + 30 days  (GET /static/site.css)"
+    assert not summary.failed
+    write_json(summary, tmp_path / "r.json")
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["ok"] is True and data["verdicts"][1]["policy"][1]["stack"] == "Date + 30 days"
+    assert read_json(tmp_path / "r.json").verdicts[1].policy == notes
+    write_html(summary, tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    policy = page.split('<div class="policy">')[2].split("</div>\n</article>")[0]
+    assert "max-age=2592000" in policy and "Date + 30 days" in policy
+
+
+def test_html_metadata_is_tables_not_python_reprs(tmp_path: Path) -> None:
+    summary = Summary(meta={
+        "run_id": "0101abc",
+        "phases": {"postgres": 1.02, "images": 0.03, "stack up": 0.8},
+        "images": {"app": "parity/labbook-app:1a2b", "frontend": "parity/labbook-frontend:3c4d",
+                   "built": []},
+        "base images": {"python": "parity-base/python:3.11-bookworm (stands in for python:3.11-slim)"},
+    })
+    write_html(summary, tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    meta = page.split('<table id="meta">')[1].split("</header>")[0]
+    assert "{" not in meta and "[" not in meta and "&#x27;" not in meta
+    assert '<th scope="row">stack up</th><td>0.8</td>' in meta
+    assert '<th scope="row">frontend</th><td>parity/labbook-frontend:3c4d</td>' in meta
+    assert meta.count('<table class="meta">') == 3
+    parser = _Collector()
+    parser.feed(page)
     assert parser.open == []

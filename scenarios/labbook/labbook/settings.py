@@ -19,6 +19,9 @@ Django
   DJANGO_SECURE_SSL_REDIRECT      "1": redirect every plain-http request to https, as the
                                   deployment checklist recommends (default "0")
   DJANGO_STATIC_ROOT              where collectstatic writes (default <project>/staticfiles)
+  LABBOOK_MEDIA_ROOT              MEDIA_ROOT, relative to the project: media files the app
+                                  serves at /media/ itself, as in development; in production
+                                  the frontend serves them (default: none, no /media/)
   DJANGO_LOG_LEVEL                level of the stderr log (default "INFO")
 labbook
   LABBOOK_TIME_ZONE               TIME_ZONE, used to show and read booking times
@@ -162,6 +165,9 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
+MEDIA_URL = "/media/"
+LABBOOK_SERVES_MEDIA = bool(os.environ.get("LABBOOK_MEDIA_ROOT"))
+MEDIA_ROOT = BASE_DIR / os.environ["LABBOOK_MEDIA_ROOT"] if LABBOOK_SERVES_MEDIA else ""
 
 LABBOOK_PAGE_SIZE = env_int("LABBOOK_PAGE_SIZE", 5)
 LABBOOK_MAX_UPLOAD_BYTES = env_int("LABBOOK_MAX_UPLOAD_BYTES", 5 * 1024 * 1024)

@@ -1,0 +1,1 @@
+"""labbook's management commands."""

@@ -167,7 +167,7 @@ CASE_RUNNERS: dict[str, Callable[[Bench, int], Run]] = {
 
 def app_name(app: Path) -> str:
     """parity's name for the app (its directory's name, Docker-safe), as config.name has it."""
-    from parity.config import load_config
+    from parity.configuration import load_config
 
     return load_config(app / "pyproject.toml").name
 
@@ -203,9 +203,9 @@ def base_image_env(python: str) -> dict[str, str]:
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
         return {}
-    from parity import engine, standins
-    from parity.config import DEFAULT_BASE_IMAGE, DEFAULT_FRONTEND_IMAGE
-    from parity.errors import MissingDependencyError
+    from parity.configuration import DEFAULT_BASE_IMAGE, DEFAULT_FRONTEND_IMAGE
+    from parity.machine import engine, standins
+    from parity.support.errors import MissingDependencyError
 
     client = engine.client()
     found = {}

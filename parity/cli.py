@@ -15,16 +15,16 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from parity import __version__
-from parity.config import ParityConfig
-from parity.errors import ParityConfigError, ParityError
-from parity.interrupts import take_sigint
+from parity.configuration import ParityConfig
+from parity.support.errors import ParityConfigError, ParityError
+from parity.support.interrupts import take_sigint
+from parity.support.version import VERSION
 
 Command = Callable[[argparse.Namespace], int]
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from parity import doctor
+    from parity.machine import doctor
 
     checks = doctor.run_checks(args.config)
     for line in doctor.format_checks(checks):
@@ -33,7 +33,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_base_image(args: argparse.Namespace) -> int:
-    from parity import baseimage
+    from parity.machine import baseimage
 
     if args.if_no_registry and _official_images_available(args.config):
         return 0
@@ -45,7 +45,8 @@ def cmd_base_image(args: argparse.Namespace) -> int:
 
 def _official_images_available(config_path: Path | None) -> bool:
     """True when the configured base and frontend images are present locally or pullable."""
-    from parity import baseimage, config, engine
+    from parity import configuration as config
+    from parity.machine import baseimage, engine
 
     try:
         loaded = config.load_config(config_path or config.find_config(Path.cwd()))
@@ -63,7 +64,7 @@ def _official_images_available(config_path: Path | None) -> bool:
 
 
 def _load(args: argparse.Namespace) -> ParityConfig:
-    from parity.config import find_config, load_config
+    from parity.configuration import find_config, load_config
 
     return load_config(args.config or find_config(Path.cwd()))
 
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="parity",
         description="Prove the containerized stack behaves like the local dev server.",
     )
-    parser.add_argument("--version", action="version", version=f"parity {__version__}")
+    parser.add_argument("--version", action="version", version=f"parity {VERSION}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     doctor = sub.add_parser("doctor", help="check this machine and the app config")

@@ -10,11 +10,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from parity import clean
-from parity.config import ParityConfig
-from parity.report import Summary, read_json, terminal_lines, write_html
-from parity.runs import Run, all_runs
-from parity.session import ParitySession
+from parity.configuration import ParityConfig
+from parity.environments import clean
+from parity.environments.runs import Run, all_runs
+from parity.environments.session import ParitySession
+from parity.reports.html import write_html
+from parity.reports.summary import Summary, read_json
+from parity.reports.terminal import terminal_lines
 
 Progress = Callable[[str], None]
 
@@ -27,7 +29,7 @@ def build(config: ParityConfig, progress: Progress = stderr) -> list[str]:
     """Build the stack's images; returns the lines to print (the tags, or what was built)."""
     if config.stack.user_owned:
         return _build_own(config, progress)
-    from parity.images import build_images
+    from parity.environments.images.build import build_images
 
     images = build_images(config, progress=progress)
     state = "built" if images.built else "unchanged"
@@ -38,11 +40,11 @@ def build(config: ParityConfig, progress: Progress = stderr) -> list[str]:
 def _build_own(config: ParityConfig, progress: Progress) -> list[str]:
     """An own compose file: its build script, or its `build:` services (into the build cache
     the runs reuse), the way a run builds them."""
-    from parity.engine import client
-    from parity.ownfile import shown_file
-    from parity.recipes import BUILD_DATABASE, BUILD_DATABASE_URL
-    from parity.stack import Stack
-    from parity.standins import resolve_leniently
+    from parity.environments.images.recipes import BUILD_DATABASE, BUILD_DATABASE_URL
+    from parity.environments.stack.ownfile import shown_file
+    from parity.environments.stack.stack import Stack
+    from parity.machine.engine import client
+    from parity.machine.standins import resolve_leniently
 
     config, choices = resolve_leniently(config, client())
     for choice in choices:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import pytest
 
-from parity.recording import base_test_id, side_of
+from parity.comparison.recording import base_test_id, side_of
 
 Mode = Literal["serial", "concurrent", "distributed"]
 SIDE_INPUT = "parity_side"

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from parity.environment import Environment
+from parity.comparison.recording import RecordingSession
+from parity.environments.environment import Environment
 from parity.markers import declared_noise, replay_mode
-from parity.recording import RecordingSession
 from parity.runner import ParityRunner
 
 runner_key = pytest.StashKey[ParityRunner]()

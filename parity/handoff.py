@@ -30,15 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from parity import proc
-from parity.environment import Environment
-from parity.errors import CommandError, ParityError
-from parity.noise import NoiseRules
-from parity.recording import Recording
-from parity.runs import tmp_root
+from parity.comparison.noise import NoiseRules
+from parity.comparison.recording import Recording
+from parity.environments.environment import Environment
+from parity.environments.runs import tmp_root
+from parity.support import proc
+from parity.support.errors import CommandError, ParityError
 
 if TYPE_CHECKING:
-    from parity.session import ParitySession
+    from parity.environments.session import ParitySession
 
 TWIN_SIDE = "local"
 """The side whose recordings the [stack] side waits for."""

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from parity.compare import NoiseRules
-from parity.replay import ReplayMode
+from parity.comparison.compare import NoiseRules
+from parity.comparison.replay import ReplayMode
 
 MARKERS = (
     "parity_skip(reason): run the test in every environment but leave it out of the comparison",

@@ -10,17 +10,19 @@ from typing import Any
 import pytest
 
 from parity import distribute
-from parity import report as parity_report
-from parity.config import find_config, load_config
-from parity.errors import ParityConfigError
+from parity.comparison.recording import short_failure
+from parity.configuration import find_config, load_config
+from parity.environments.runs import new_run_id
 from parity.fixtures import environment, http, parity_side, runner_key  # noqa: F401 - fixtures
 from parity.handoff import Handoff, handoff_dir
-from parity.interrupts import give_back_sigint, take_sigint
 from parity.markers import MARKERS, parity_skip_reason, sides_for
 from parity.progress import PairMarks
-from parity.recording import short_failure
+from parity.reports import summary as parity_report
+from parity.reports.html import write_html
+from parity.reports.terminal import terminal_lines
 from parity.runner import DIVERGED_PROPERTY, SIDES, SKIP_PROPERTY, ParityRunner
-from parity.runs import new_run_id
+from parity.support.errors import ParityConfigError
+from parity.support.interrupts import give_back_sigint, take_sigint
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -110,7 +112,7 @@ class ParityPlugin:
         config = self.runner.config
         images = None
         if self.runner.parity and not config.stack.user_owned:
-            from parity.standins import describe
+            from parity.machine.standins import describe
 
             images = describe(config)
         line = parity_report.header_line(config, self.runner.parity, images)
@@ -268,7 +270,7 @@ class ParityPlugin:
             self.config.invocation_params.dir)
         secrets = self.runner.secrets()
         parity_report.write_json(summary, json_path, secrets)
-        parity_report.write_html(summary, html_path, secrets)
+        write_html(summary, html_path, secrets)
         self.reports = (json_path, html_path)
         self.summary = summary
         self.secrets = secrets
@@ -279,7 +281,7 @@ class ParityPlugin:
         if self.reports is None:
             return
         terminalreporter.write_sep("=", "parity")
-        for line in parity_report.terminal_lines(self.summary, width=terminalreporter._tw.fullwidth,
+        for line in terminal_lines(self.summary, width=terminalreporter._tw.fullwidth,
                                                  secrets=self.secrets):
             terminalreporter.write_line(line)
         json_path, html_path = self.reports

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from parity.recording import base_test_id, side_of
+from parity.comparison.recording import base_test_id, side_of
 
 _RANK = {"F": 6, "E": 5, "X": 4, "x": 3, "s": 2, "R": 1}
 

@@ -17,18 +17,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from parity.compare import NoiseRules, Verdict, compare, default_noise
-from parity.config import ParityConfig
-from parity.environment import Environment
-from parity.errors import ParityError
+from parity.comparison.compare import NoiseRules, Verdict, compare, default_noise
+from parity.comparison.layers import attribute
+from parity.comparison.learn import learn_noise
+from parity.comparison.recording import Recording, RecordingSession, base_test_id, side_of
+from parity.comparison.replay import Replayer, ReplayMode
+from parity.configuration import ParityConfig
+from parity.environments.environment import Environment
+from parity.environments.session import RERUN, ParitySession
 from parity.handoff import Handoff
-from parity.layers import attribute
-from parity.learn import learn_noise
-from parity.recording import Recording, RecordingSession, base_test_id, side_of
-from parity.redaction import is_secret_variable
-from parity.replay import Replayer, ReplayMode
-from parity.report import Summary
-from parity.session import RERUN, ParitySession
+from parity.reports.summary import Summary
+from parity.support.errors import ParityError
+from parity.support.redaction import is_secret_variable
 
 RECORDING_PROPERTY = "parity.recording"
 SKIP_PROPERTY = "parity.skip"

@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from parity import engine, standins
-from parity.config import DEFAULT_BASE_IMAGE, DEFAULT_FRONTEND_IMAGE
-from parity.errors import MissingDependencyError
+from parity.configuration import DEFAULT_BASE_IMAGE, DEFAULT_FRONTEND_IMAGE
+from parity.machine import engine, standins
+from parity.support.errors import MissingDependencyError
 
 BASE, FRONTEND = standins.ROLES
 

@@ -93,7 +93,8 @@ def _wrap(owner: Any, name: str, category: str) -> None:
 
 
 def _instrument() -> None:
-    from parity import handoff, recording, runner
+    from parity import handoff, runner
+    from parity.comparison import recording
 
     for name in ("_record", "_record_failure"):
         _wrap(recording.RecordingSession, name, "record")

@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from parity.noise import JsonSegment
+from parity.comparison.noise import JsonSegment
 
 ABSENT = "(absent)"
 MAX_VALUE_CHARS = 500

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
-from parity.assets import strip_cache_busting
-from parity.bodydiff import (
+from parity.comparison.assets import strip_cache_busting
+from parity.comparison.bodydiff import (
     ABSENT,
     clip,
     excerpts,
@@ -27,12 +27,11 @@ from parity.bodydiff import (
     show_json,
     unified_diff,
 )
-from parity.config import CompareConfig
-from parity.difference import Difference
-from parity.fileserver import file_server_noise
-from parity.headerdiff import HeaderComparer
-from parity.learn import learn_noise
-from parity.noise import (
+from parity.comparison.difference import Difference
+from parity.comparison.fileserver import file_server_noise
+from parity.comparison.headerdiff import HeaderComparer
+from parity.comparison.learn import learn_noise
+from parity.comparison.noise import (
     BUILTIN_NOISE,
     ERROR_BODY_HEADERS,
     ERROR_STATUS,
@@ -42,8 +41,9 @@ from parity.noise import (
     format_json_path,
     mask_text,
 )
-from parity.normalize import BaseUrlNormalizer, body_kind
-from parity.recording import Exchange, Recording
+from parity.comparison.normalize import BaseUrlNormalizer, body_kind
+from parity.comparison.recording import Exchange, Recording
+from parity.configuration import CompareConfig
 
 __all__ = [
     "BUILTIN_NOISE", "VERDICT_KINDS", "Difference", "IgnoreRule", "NoiseRules", "Verdict",
@@ -67,7 +67,7 @@ class Verdict:
     failures: dict[str, str | None] = field(default_factory=dict)
     note: str | None = None
     layer: str | None = None
-    """Where a failing verdict comes from (`parity.layers`): frontend, app image, database, unknown."""
+    """Where a failing verdict comes from (`parity.comparison.layers`): frontend, app image, database, unknown."""
     evidence: list[str] = field(default_factory=list)
     policy: list[Difference] = field(default_factory=list)
     """Notes on the frontend's policy: what a `header_policy` rule kept from being a divergence

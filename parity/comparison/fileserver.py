@@ -11,7 +11,7 @@ body of every such response are still compared.
 
 from __future__ import annotations
 
-from parity.noise import IgnoreRule, NoiseRules
+from parity.comparison.noise import IgnoreRule, NoiseRules
 
 MIDDLEWARE_HEADERS = ("x-frame-options", "x-content-type-options", "referrer-policy",
                       "cross-origin-opener-policy")

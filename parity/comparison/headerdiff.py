@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
-from parity.assets import strip_cache_busting
-from parity.bodydiff import ABSENT
-from parity.difference import Difference
-from parity.noise import MASK, IgnoreRule, NoiseRules
-from parity.normalize import URL_HEADERS, Cookie, cookies_by_name, header_map
+from parity.comparison.assets import strip_cache_busting
+from parity.comparison.bodydiff import ABSENT
+from parity.comparison.difference import Difference
+from parity.comparison.noise import MASK, IgnoreRule, NoiseRules
+from parity.comparison.normalize import URL_HEADERS, Cookie, cookies_by_name, header_map
 
 LIST_HEADERS = frozenset({
     "vary", "allow", "cache-control", "access-control-allow-methods",

@@ -23,12 +23,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from parity.compare import Difference, NoiseRules, Verdict
-from parity.factrules import SERVERS, TOOLING
-from parity.facts import APP_IMAGE, DATABASE
-from parity.normalize import header_map
-from parity.recording import Exchange, Recording
-from parity.replay import Replay, pair_differences, replays_of
+from parity.comparison.compare import Difference, NoiseRules, Verdict
+from parity.comparison.normalize import header_map
+from parity.comparison.recording import Exchange, Recording
+from parity.comparison.replay import Replay, pair_differences, replays_of
+from parity.facts.gather import APP_IMAGE, DATABASE
+from parity.facts.rules import SERVERS, TOOLING
 
 FRONTEND, UNKNOWN = "frontend", "unknown"
 LAYERS = (FRONTEND, APP_IMAGE, DATABASE, UNKNOWN)

@@ -10,9 +10,9 @@ import re
 from collections import Counter
 from typing import Any
 
-from parity.bodydiff import json_differences
-from parity.headerdiff import HeaderComparer
-from parity.noise import (
+from parity.comparison.bodydiff import json_differences
+from parity.comparison.headerdiff import HeaderComparer
+from parity.comparison.noise import (
     BUILTIN_NOISE,
     IgnoreRule,
     JsonSegment,
@@ -21,8 +21,8 @@ from parity.noise import (
     format_json_path,
     mask_text,
 )
-from parity.normalize import body_kind, cookies_by_name, header_map
-from parity.recording import Exchange, Recording
+from parity.comparison.normalize import body_kind, cookies_by_name, header_map
+from parity.comparison.recording import Exchange, Recording
 
 MIN_CONTEXT_CHARS = 4
 """A learned line pattern needs this much fixed text around the changing part."""

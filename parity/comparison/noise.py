@@ -22,7 +22,7 @@ and how often each rule suppressed a real difference. Rule kinds:
     scheme        a JSON value that is exactly each side's own scheme (built-in only)
     asset_url     the cache-busting part of asset URLs under a prefix (target: STATIC_URL):
                   ManifestStaticFilesStorage's `.<12 hex>.` before the extension and a
-                  `?v=<hash>` query, in bodies, URL headers and request paths (parity.assets)
+                  `?v=<hash>` query, in bodies, URL headers and request paths (parity.comparison.assets)
     error_body    the body of a response that is an error (status >= 400) in both
                   environments, and the headers that describe it (ERROR_BODY_HEADERS); the
                   status codes and every other header are still compared (target: ">=400")
@@ -40,7 +40,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
-from parity.config import CompareConfig
+from parity.configuration import CompareConfig
 
 RuleKind = Literal["header", "header_value", "header_default", "header_relative",
                    "header_alias", "header_policy", "header_token", "cookie_value", "cookie_attr", "cookie_flag",

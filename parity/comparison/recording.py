@@ -3,7 +3,7 @@
 `RecordingSession` is a `requests.Session` bound to one environment's base URL. Every
 exchange it makes (each redirect hop, and each request that failed) becomes an `Exchange`
 in the test's `Recording`, normalized so that the two environments' recordings compare
-(see `parity.normalize`). Recordings are plain data: `to_dict()` is JSON-serializable so
+(see `parity.comparison.normalize`). Recordings are plain data: `to_dict()` is JSON-serializable so
 they travel from pytest-xdist workers to the controller inside test reports.
 """
 
@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from parity.noise import NoiseRules
-from parity.normalize import BaseUrlNormalizer, decode_body
+from parity.comparison.noise import NoiseRules
+from parity.comparison.normalize import BaseUrlNormalizer, decode_body
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
@@ -93,7 +93,7 @@ class Recording:
     ignores: NoiseRules = field(default_factory=NoiseRules)
     base_url: str = ""
     replays: list[dict[str, Any]] = field(default_factory=list)
-    """[stack] only: exchanges sent again straight to the app server (`parity.replay.Replay`)."""
+    """[stack] only: exchanges sent again straight to the app server (`parity.comparison.replay.Replay`)."""
 
     def record_phase(self, when: str, outcome: str, failure: str | None = None) -> None:
         """Fold one pytest phase report ("setup"/"call"/"teardown") into the outcome.

@@ -3,7 +3,7 @@
 When a [stack] exchange differs from its [local] counterpart, the same request goes at once
 to the app service's own published port (gunicorn, bypassing nginx), while the app's state is
 still what the test just saw. What the app answers there tells the layers apart (see
-`parity.layers`): the frontend changed the answer, or the app image already gives another one.
+`parity.comparison.layers`): the frontend changed the answer, or the app image already gives another one.
 
 When the [local] recording is not in this process (a pytest-xdist worker that did not run the
 [local] half), every replayable exchange is replayed: the controller decides later.
@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from parity.compare import NoiseRules, compare
-from parity.recording import Exchange, Recording, RecordingSession
+from parity.comparison.compare import NoiseRules, compare
+from parity.comparison.recording import Exchange, Recording, RecordingSession
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ReplayMode = Literal["off", "safe", "all"]

@@ -1,4 +1,5 @@
-"""Read and validate `[tool.parity]` from an app's pyproject.toml into frozen, typed objects.
+"""Read and validate `[tool.parity]` from an app's pyproject.toml into the frozen, typed
+objects of parity.configuration.model.
 
 Every bad value is a ParityConfigError naming the file, the key, the value and the fix.
 Nothing here touches Docker, Postgres or the network.
@@ -6,121 +7,30 @@ Nothing here touches Docker, Postgres or the network.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import shlex
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from parity.errors import ParityConfigError
+from parity.configuration.model import (
+    DEFAULT_BASE_IMAGE,
+    DEFAULT_DJANGO_RELEASE,
+    DEFAULT_FRONTEND_IMAGE,
+    CompareConfig,
+    FactsConfig,
+    LocalConfig,
+    ParityConfig,
+    StackConfig,
+)
+from parity.configuration.reader import Reader, toml_type
+from parity.support.errors import ParityConfigError
 
-AppKind = Literal["django", "wsgi"]
-
-DEFAULT_BASE_IMAGE = "python:3.11-slim"
-DEFAULT_FRONTEND_IMAGE = "nginx:stable"
-DEFAULT_DJANGO_RELEASE = "python manage.py migrate --noinput"
-
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _SERVICE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _IMAGE = re.compile(r"^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$")
-
-
-@dataclass(frozen=True)
-class LocalConfig:
-    env: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StackConfig:
-    env: Mapping[str, str] = field(default_factory=dict)
-    compose_file: Path | None = None
-    build: Path | None = None
-    app_service: str = "app"
-    app_port: int = 8000
-    entry_service: str = "frontend"
-    entry_port: int = 80
-    scheme: Literal["http", "https"] = "https"
-    """What the stack's entry speaks. Generated stacks: https by default (nginx terminates TLS
-    with a throwaway CA's certificate). Own compose files: https when your frontend reads the
-    certificate and key parity mounts at tls_certificate / tls_key, else http."""
-    tls_certificate: str | None = None
-    tls_key: str | None = None
-    database_service: str | None = None
-    """Own compose file: its database service, replaced by the throwaway Postgres (never started)."""
-
-    @property
-    def user_owned(self) -> bool:
-        """True when the user brings their own compose file (parity adds only an override)."""
-        return self.compose_file is not None
-
-    @property
-    def has_frontend(self) -> bool:
-        """False when the tests talk to the app service itself (uwsgi or gunicorn serving HTTP,
-        no nginx in front): there is no frontend layer to tell apart from the app."""
-        return not self.user_owned or self.entry_service != self.app_service
-
-
-@dataclass(frozen=True)
-class CompareConfig:
-    ignore_headers: tuple[str, ...] = ()
-    ignore_json_paths: tuple[str, ...] = ()
-    ignore_text_patterns: tuple[str, ...] = ()
-    request_timeout: float = 30.0
-
-
-@dataclass(frozen=True)
-class FactsConfig:
-    expected: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ParityConfig:
-    file: Path
-    root: Path
-    app: AppKind
-    project_dir: Path
-    wsgi: str
-    settings: str | None
-    requirements: Path
-    base_image: str
-    frontend_image: str
-    static_url: str
-    env: Mapping[str, str]
-    release: tuple[tuple[str, ...], ...]
-    """The release commands, each an argv, run in order per environment on its own database."""
-    local: LocalConfig
-    stack: StackConfig
-    compare: CompareConfig
-    facts: FactsConfig
-    explicit_images: frozenset[str] = frozenset()
-    """The image keys (base_image, frontend_image) set by PARITY_BASE_IMAGE /
-    PARITY_FRONTEND_IMAGE: used as they are, never replaced by a stand-in (parity.standins)."""
-    media_url: str = "/media/"
-    """Where uploaded files are served (MEDIA_URL): like static_url, the comparison treats
-    what a file server sets by nature on these responses as noise (parity.noise)."""
-
-    @property
-    def name(self) -> str:
-        """A short, Docker-safe name for the app (from the project directory)."""
-        slug = re.sub(r"[^a-z0-9]+", "-", self.root.name.lower()).strip("-")
-        return slug or "app"
-
-    @property
-    def wsgi_module(self) -> str:
-        return self.wsgi.split(":", 1)[0]
-
-    def env_for(self, environment: str) -> dict[str, str]:
-        """The declared environment of one side: shared env, then that side's table."""
-        merged = dict(self.env)
-        if self.settings:
-            merged.setdefault("DJANGO_SETTINGS_MODULE", self.settings)
-        merged.update(self.local.env if environment == "local" else self.stack.env)
-        return merged
 
 
 _TOP_KEYS = (
@@ -135,116 +45,6 @@ _STACK_KEYS = (
 )
 _COMPARE_KEYS = ("ignore_headers", "ignore_json_paths", "ignore_text_patterns", "request_timeout")
 _FACTS_KEYS = ("expected",)
-
-
-class _Reader:
-    """Validation helpers that know which file they report on."""
-
-    def __init__(self, file: Path) -> None:
-        self.file = file
-        self.shown = str(file)
-
-    def error(self, key: str, problem: str, fix: str, value: object = None) -> ParityConfigError:
-        return ParityConfigError(self.shown, key, problem, fix, value)
-
-    def check_keys(self, table: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
-        for key in table:
-            if key in allowed:
-                continue
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else "accepted keys: " + ", ".join(allowed)
-            raise self.error(f"{prefix}.{key}", "unknown key", hint)
-
-    def string(self, table: Mapping[str, Any], key: str, prefix: str, default: str | None) -> str | None:
-        if key not in table:
-            return default
-        value = table[key]
-        if not isinstance(value, str):
-            raise self.error(f"{prefix}.{key}", f"must be a string, not {_toml_type(value)}",
-                             f'write it in quotes, e.g. {key} = "{value}"', value)
-        if not value.strip():
-            raise self.error(f"{prefix}.{key}", "must not be empty", "give a value or remove the key", value)
-        return value
-
-    def integer(self, table: Mapping[str, Any], key: str, prefix: str, default: int,
-                low: int, high: int) -> int:
-        if key not in table:
-            return default
-        value = table[key]
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(f"{prefix}.{key}", f"must be an integer, not {_toml_type(value)}",
-                             f"write a number between {low} and {high} without quotes", value)
-        if not low <= value <= high:
-            raise self.error(f"{prefix}.{key}", "out of range",
-                             f"use a number between {low} and {high}", value)
-        return value
-
-    def number(self, table: Mapping[str, Any], key: str, prefix: str, default: float) -> float:
-        if key not in table:
-            return default
-        value = table[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise self.error(f"{prefix}.{key}", "must be a positive number of seconds",
-                             f"e.g. {key} = 30", value)
-        return float(value)
-
-    def string_list(self, table: Mapping[str, Any], key: str, prefix: str) -> tuple[str, ...]:
-        if key not in table:
-            return ()
-        value = table[key]
-        if isinstance(value, str):
-            raise self.error(f"{prefix}.{key}", "must be a list of strings, not a string",
-                             f'wrap it in brackets: {key} = ["{value}"]', value)
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.error(f"{prefix}.{key}", "must be a list of non-empty strings",
-                             f'e.g. {key} = ["a", "b"]', value)
-        return tuple(value)
-
-    def env_table(self, table: Mapping[str, Any], key: str, prefix: str) -> dict[str, str]:
-        if key not in table:
-            return {}
-        value = table[key]
-        if not isinstance(value, dict):
-            raise self.error(f"{prefix}.{key}", f"must be a table, not {_toml_type(value)}",
-                             f'write {key} = {{ NAME = "value" }}', value)
-        env: dict[str, str] = {}
-        for name, item in value.items():
-            if not _ENV_NAME.match(name):
-                raise self.error(f"{prefix}.{key}.{name}", "is not a valid environment variable name",
-                                 "use letters, digits and underscores, not starting with a digit")
-            if isinstance(item, bool) or not isinstance(item, str | int | float):
-                raise self.error(f"{prefix}.{key}.{name}", f"must be a string, not {_toml_type(item)}",
-                                 f'quote the value, e.g. {name} = "1"', item)
-            if not isinstance(item, str):
-                raise self.error(f"{prefix}.{key}.{name}", "must be a string, not a number",
-                                 f'quote the value: {name} = "{item}"', item)
-            env[name] = item
-        return env
-
-    def subtable(self, table: Mapping[str, Any], key: str, prefix: str) -> Mapping[str, Any]:
-        value = table.get(key, {})
-        if not isinstance(value, dict):
-            raise self.error(f"{prefix}.{key}", f"must be a table, not {_toml_type(value)}",
-                             f"write it as a [{prefix}.{key}] section", value)
-        return value
-
-    def inside(self, base: Path, relative: str, key: str) -> Path:
-        candidate = Path(relative)
-        if candidate.is_absolute():
-            raise self.error(key, "must be a path relative to the project",
-                             f"give it relative to {base}", relative)
-        resolved = (base / candidate).resolve()
-        if not resolved.is_relative_to(base.resolve()):
-            raise self.error(key, "escapes the project directory",
-                             f"point it at something inside {base}", relative)
-        return resolved
-
-
-def _toml_type(value: object) -> str:
-    return {
-        bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-        list: "a list", dict: "a table",
-    }.get(type(value), type(value).__name__)
 
 
 def find_config(start: Path) -> Path:
@@ -267,10 +67,10 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> P
     """Read and validate `[tool.parity]` from the pyproject.toml at `path`."""
     environ = os.environ if environ is None else environ
     file = Path(path)
-    reader = _Reader(file)
+    reader = Reader(file)
     if file.is_dir():
         file = file / "pyproject.toml"
-        reader = _Reader(file)
+        reader = Reader(file)
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -291,7 +91,7 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> P
                            'add a [tool.parity] section, e.g. app = "django" and wsgi = "mysite.wsgi:application"')
     table = tool["parity"]
     if not isinstance(table, dict):
-        raise reader.error("tool.parity", f"must be a table, not {_toml_type(table)}",
+        raise reader.error("tool.parity", f"must be a table, not {toml_type(table)}",
                            "write it as a [tool.parity] section")
     p = "tool.parity"
     reader.check_keys(table, _TOP_KEYS, p)
@@ -388,7 +188,7 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> P
     )
 
 
-def _url_path(reader: _Reader, table: Mapping[str, Any], key: str, default: str) -> str:
+def _url_path(reader: Reader, table: Mapping[str, Any], key: str, default: str) -> str:
     p = "tool.parity"
     value = reader.string(table, key, p, default) or default
     if not (value.startswith("/") and value.endswith("/")) or "//" in value:
@@ -397,7 +197,7 @@ def _url_path(reader: _Reader, table: Mapping[str, Any], key: str, default: str)
     return value
 
 
-def _read_release(reader: _Reader, table: Mapping[str, Any], p: str,
+def _read_release(reader: Reader, table: Mapping[str, Any], p: str,
                   default: str | None) -> tuple[tuple[str, ...], ...]:
     """`release`: one command, or a list of commands run in order; each split like a shell."""
     value = table.get("release", default)
@@ -422,7 +222,7 @@ def _read_release(reader: _Reader, table: Mapping[str, Any], p: str,
     return tuple(steps)
 
 
-def _read_stack(reader: _Reader, table: Mapping[str, Any], root: Path) -> StackConfig:
+def _read_stack(reader: Reader, table: Mapping[str, Any], root: Path) -> StackConfig:
     p = "tool.parity.stack"
     reader.check_keys(table, _STACK_KEYS, p)
     compose_file: Path | None = None
@@ -499,7 +299,7 @@ def _read_stack(reader: _Reader, table: Mapping[str, Any], root: Path) -> StackC
     )
 
 
-def _read_compare(reader: _Reader, table: Mapping[str, Any]) -> CompareConfig:
+def _read_compare(reader: Reader, table: Mapping[str, Any]) -> CompareConfig:
     p = "tool.parity.compare"
     reader.check_keys(table, _COMPARE_KEYS, p)
     headers = reader.string_list(table, "ignore_headers", p)

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parity import proc
-from parity.cache import cache_root
-from parity.engine import read_image_file
-from parity.errors import CommandError, SettingsError, StartupError, tail, telling_line
-from parity.noise import IgnoreRule, NoiseRules
+from parity.comparison.noise import IgnoreRule, NoiseRules
+from parity.machine.engine import read_image_file
+from parity.support import proc
+from parity.support.cache import cache_root
+from parity.support.errors import CommandError, SettingsError, StartupError, tail, telling_line
 
 PROBE = (Path(__file__).parent / "settings_probe.py").read_text(encoding="utf-8")
 MARKER = "@@PARITY-SETTINGS@@"

@@ -14,10 +14,10 @@ from typing import Any
 
 import docker.errors
 
-from parity import engine as docker_engine
-from parity import proc
-from parity.errors import MissingDependencyError
-from parity.runs import LABEL, OWNER_LABEL, Run, all_runs, is_registered, owner
+from parity.environments.runs import LABEL, OWNER_LABEL, Run, all_runs, is_registered, owner
+from parity.machine import engine as docker_engine
+from parity.support import proc
+from parity.support.errors import MissingDependencyError
 
 COMPOSE_PROJECT = "com.docker.compose.project"
 
@@ -70,7 +70,7 @@ def _sweep_processes(run: Run, dry_run: bool) -> list[str]:
 
 
 def _sweep_postgres(dry_run: bool) -> list[str]:
-    from parity import pgsweep
+    from parity.environments.postgres import sweep as pgsweep
 
     if dry_run:
         return [f"postgres {item}" for item in pgsweep.stale_clusters()]
@@ -111,7 +111,7 @@ def _sweep_docker(dry_run: bool, dead_ids: set[str] | None,
     removed = _remove(containers, "container", dead, dry_run, lambda c: c.remove(force=True, v=True))
     removed += _remove(listed(engine.networks), "network", dead, dry_run, lambda n: n.remove())
     removed += _remove(listed(engine.volumes), "volume", dead, dry_run, lambda v: v.remove(force=True))
-    # Images an own compose file's `build:` made for a run (parity.composebuild): the build
+    # Images an own compose file's `build:` made for a run (parity.environments.stack.composebuild): the build
     # cache keeps their layers, the per-run tags go.
     for image in engine.images.list(filters={"label": LABEL}):
         if dead(image):
@@ -143,7 +143,7 @@ def _sweep_build(run: Run, dry_run: bool) -> list[str]:
         return []
     if dry_run:
         return [f"build layers {len(layers)} (run {run.id})"]
-    from parity.images import remove_layers
+    from parity.environments.images.build import remove_layers
 
     try:
         removed = remove_layers(docker_engine.client(), [str(layer) for layer in layers],

@@ -16,13 +16,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 
-from parity import proc, release
-from parity.appsettings import AppSettings, check_database, local_wrapper, read_local
-from parity.config import ParityConfig
-from parity.errors import CommandError, StartupError, tail, telling_line
-from parity.net import answers, free_port
-from parity.runs import Run
-from parity.waiting import wait_until
+from parity.configuration import ParityConfig, release
+from parity.environments.appsettings import AppSettings, check_database, local_wrapper, read_local
+from parity.environments.runs import Run
+from parity.support import proc
+from parity.support.errors import CommandError, StartupError, tail, telling_line
+from parity.support.net import answers, free_port
+from parity.support.waiting import wait_until
 
 READY_TIMEOUT = 60.0
 RELEASE_TIMEOUT = 600.0
@@ -142,7 +142,7 @@ class LocalServer:
             # exists when django.contrib.staticfiles is installed.
             return [self.python, "manage.py", "runserver", f"127.0.0.1:{self.port}",
                     "--noreload", *(["--insecure"] if insecure else [])]
-        return [self.python, "-m", "parity.wsgi_dev", self.config.wsgi, "127.0.0.1", str(self.port)]
+        return [self.python, "-m", "parity.environments.wsgi_dev", self.config.wsgi, "127.0.0.1", str(self.port)]
 
     def _start(self, insecure: bool = True) -> None:
         assert self.log_path is not None

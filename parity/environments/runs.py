@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from parity.proc import start_time
+from parity.support.proc import start_time
 
 LABEL = "parity.run"
 """The Docker label every object parity creates carries; its value is the run id."""

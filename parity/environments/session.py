@@ -25,21 +25,23 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
-from parity import clean, proc, standins
-from parity.appsettings import declared_noise
-from parity.config import ParityConfig
-from parity.engine import client as engine_client
-from parity.environment import Environment
+from parity.comparison.noise import NoiseRules
+from parity.configuration import ParityConfig
+from parity.environments import clean
+from parity.environments.appsettings import declared_noise
+from parity.environments.environment import Environment
 
 # At module level, not in the start-up threads: under pytest, parity's modules are
 # assertion-rewritten on import, and two threads building ASTs at once can fail on CPython
-# 3.11 (see parity.facts).
-from parity.images import build_images
-from parity.local import LocalServer
-from parity.noise import NoiseRules
-from parity.postgres import Postgres
-from parity.runs import Run
-from parity.stack import Stack
+# 3.11 (see parity.facts.gather).
+from parity.environments.images.build import build_images
+from parity.environments.local import LocalServer
+from parity.environments.postgres.server import Postgres
+from parity.environments.runs import Run
+from parity.environments.stack.stack import Stack
+from parity.machine import standins
+from parity.machine.engine import client as engine_client
+from parity.support import proc
 
 T = TypeVar("T")
 ENVIRONMENTS = ("local", "stack")
@@ -186,7 +188,7 @@ class ParitySession:
 
     def _start_facts(self, databases: dict[str, Any]) -> None:
         """Gather environment facts in a background thread, alongside the tests."""
-        from parity.facts import Side, gather_both
+        from parity.facts.gather import Side, gather_both
 
         assert self.local is not None and self.stack is not None and self.local.process is not None
         requirements = os.path.relpath(self.config.requirements, self.config.project_dir)
@@ -207,7 +209,7 @@ class ParitySession:
 
     def facts(self) -> list[dict[str, Any]]:
         """The environment facts compared side by side (waits for the gathering to finish)."""
-        from parity.facts import compare_facts
+        from parity.facts.gather import compare_facts
 
         if self._facts_future is None:
             return []
@@ -218,7 +220,7 @@ class ParitySession:
                                                          declared)]
 
     def declared_noise(self) -> NoiseRules:
-        """Noise that follows from what only one side's settings declare (parity.appsettings)."""
+        """Noise that follows from what only one side's settings declare (parity.environments.appsettings)."""
         local = self.local.app_settings if self.local is not None else None
         stack = getattr(self.images, "app_settings", None)
         return declared_noise(local, stack)

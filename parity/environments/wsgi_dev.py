@@ -1,4 +1,4 @@
-"""`python -m parity.wsgi_dev module:callable HOST PORT`: the local dev server for plain WSGI apps."""
+"""`python -m parity.environments.wsgi_dev module:callable HOST PORT`: the local dev server for plain WSGI apps."""
 
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ setting, package, variable, table or migration; `fnmatch` patterns allowed) is s
 read from a variable `[tool.parity.local]`/`[tool.parity.stack]` set differently, or every
 setting when they name different settings modules), marked with that cause.
 
-This module gathers and ranks; each fact's comparison rule is in parity.factrules, and the
-redaction of secrets in parity.redaction.
+This module gathers and ranks; each fact's comparison rule is in parity.facts.rules, and the
+redaction of secrets in parity.support.redaction.
 """
 
 from __future__ import annotations
@@ -46,15 +46,15 @@ import testinfra
 import testinfra.backend.docker
 import testinfra.backend.local
 
-from parity.factrules import RULES, Diff, declared_cause
-from parity.redaction import REDACTED, URL_CREDENTIALS, redact_settings
-from parity.schema import read_schema
+from parity.facts.rules import RULES, Diff, declared_cause
+from parity.facts.schema import read_schema
+from parity.support.redaction import REDACTED, URL_CREDENTIALS, redact_settings
 
 SEVERITIES = ("fail", "warn", "info", "ok")
 FACT_NAMES = ("python", "packages", "libpq", "libssl", "timezone", "locale", "env names", "user",
               "schema", "settings")
 APP_IMAGE, DATABASE = "app image", "database"
-"""The layers (see parity.layers) a fact is about: the schema is the database's, every other
+"""The layers (see parity.comparison.layers) a fact is about: the schema is the database's, every other
 fact describes the app container: its image, and the environment compose gives it."""
 PROBE_TIMEOUT = 25
 
@@ -259,5 +259,5 @@ def _fact(name: str, local: str, stack: str, diffs: list[Diff], patterns: list[s
 # --- the probe: runs on each side with the app's interpreter (any Python >= 3.8) ----------
 
 MARKER = "@@PARITY-FACTS@@"
-PROBE = (Path(__file__).parent / "facts_probe.py").read_text(encoding="utf-8")
-"""The source of facts_probe.py, sent to each side's interpreter with `-c`."""
+PROBE = (Path(__file__).parent / "probe.py").read_text(encoding="utf-8")
+"""The source of probe.py, sent to each side's interpreter with `-c`."""

@@ -1,8 +1,8 @@
 """The per-fact comparison rules: how each fact's two sides are shown, and how they may differ.
 
 `RULES[name](local, stack)` takes one fact's raw data from both sides (as gathered by
-parity.facts) and returns how each side is shown plus one Diff per difference, with its
-severity; parity.facts.compare_facts applies the declared expected differences and ranks them.
+parity.facts.gather) and returns how each side is shown plus one Diff per difference, with its
+severity; parity.facts.gather.compare_facts applies the declared expected differences and ranks them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from parity.schema import diff_schema, summary
+from parity.facts.schema import diff_schema, summary
 
 # The machinery of a virtualenv or an image, and the server parity adds to the image: never
 # part of the app's behavior, so their differences are information only.

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from parity import engine as engine_mod
-from parity import proc, rootfs
-from parity.errors import MissingDependencyError, ParityError
-from parity.rootfs import Progress, Step
+from parity.machine import engine as engine_mod
+from parity.machine import rootfs
+from parity.machine.rootfs import Progress, Step
+from parity.support import proc
+from parity.support.errors import MissingDependencyError, ParityError
 
 RECIPE_VERSION = 1
 DEFAULT_SUITE = "bookworm"

@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from parity import baseimage, proc, standins
-from parity import engine as engine_mod
-from parity.composefile import OVERRIDE_SINCE_TEXT, can_override
-from parity.config import (
+from parity.configuration import (
     DEFAULT_BASE_IMAGE,
     DEFAULT_FRONTEND_IMAGE,
     ParityConfig,
     find_config,
     load_config,
 )
-from parity.errors import MissingDependencyError, ParityConfigError, ParityError
+from parity.machine import baseimage, standins
+from parity.machine import engine as engine_mod
+from parity.machine.engine import OVERRIDE_SINCE_TEXT, can_override
+from parity.support import proc
+from parity.support.errors import MissingDependencyError, ParityConfigError, ParityError
 
 Status = Literal["ok", "skip", "missing", "fail"]
 T = TypeVar("T")

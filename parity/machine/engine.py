@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import re
 import shutil
 import subprocess
 import tarfile
@@ -13,7 +14,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from parity.errors import MissingDependencyError
+from parity.support.errors import MissingDependencyError
 
 HOST_GATEWAY_NAME = "host.docker.internal"
 
@@ -54,6 +55,21 @@ def compose_version() -> str:
     argv = [*compose_command(), "version", "--short"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     return done.stdout.strip() or "unknown"
+
+
+OVERRIDE_SINCE = (2, 24, 4)
+"""The first docker compose release that reads the `!override` tag in an override file."""
+OVERRIDE_SINCE_TEXT = ".".join(map(str, OVERRIDE_SINCE))
+
+
+def compose_release(version: str) -> tuple[int, ...]:
+    """(2, 26, 1) from "2.26.1-4" or "v2.26.1"; (0,) when it names no number."""
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:3]) or (0,)
+
+
+def can_override(version: str) -> bool:
+    """Whether this compose release reads `!override` (replaces a list in an override file)."""
+    return compose_release(version) >= OVERRIDE_SINCE
 
 
 def image_present(engine: Any, reference: str) -> bool:

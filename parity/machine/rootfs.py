@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from parity import proc
-from parity.errors import ParityError
+from parity.support import proc
+from parity.support.errors import ParityError
 
 TEMP_PREFIX = "parity-base-"
 Progress = Callable[[str], None]

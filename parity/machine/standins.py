@@ -20,10 +20,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from parity.baseimage import LABEL_KIND, recipes
-from parity.config import ParityConfig
-from parity.engine import client, image_present
-from parity.errors import MissingDependencyError
+from parity.configuration import ParityConfig
+from parity.machine.baseimage import LABEL_KIND, recipes
+from parity.machine.engine import client, image_present
+from parity.support.errors import MissingDependencyError
 
 PULL_TIMEOUT = 30
 How = Literal["present", "pulled", "stand-in"]

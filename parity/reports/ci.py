@@ -16,8 +16,8 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from parity.compare import Verdict
-from parity.report import Summary, counts_line, redact
+from parity.comparison.compare import Verdict
+from parity.reports.summary import Summary, counts_line, redact
 
 MAX_SUMMARY_LINES = 50
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import difflib
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from parity.compare import VERDICT_KINDS, Difference, Verdict
-from parity.diffview import side_by_side_rows
-from parity.report import Summary, counts_line, declared_rows, exchange_label
+from parity.comparison.compare import VERDICT_KINDS, Difference, Verdict
+from parity.reports.diffview import side_by_side_rows
+from parity.reports.summary import Summary, counts_line, declared_rows, exchange_label, redact, write_atomically
 
 MAX_INLINE_DIFF_CHARS = 500
 """Longer lines are marked from their first to their last differing character only."""
@@ -297,3 +298,12 @@ def _text(value: Any) -> str:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def write_html(summary: Summary, path: Path, secrets: Iterable[str] = ()) -> None:
+    secrets = list(secrets)
+
+    def clean(text: str) -> str:
+        return redact(text, secrets)
+
+    write_atomically(Path(path), render_html(summary, clean))

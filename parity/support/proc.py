@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from parity.errors import CommandError
+from parity.support.errors import CommandError
 
 _live_groups: set[int] = set()
 _cancelled = False

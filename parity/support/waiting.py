@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from parity.errors import ParityError, ParityTimeoutError
+from parity.support.errors import ParityError, ParityTimeoutError
 
 
 def wait_until(

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import requests
 
-from parity import engine as docker_engine
-from parity.baseimage import HOST_BUNDLE, BaseImages, build_base_images, find_base_images
-from parity.waiting import wait_until
+from parity.machine import engine as docker_engine
+from parity.machine.baseimage import HOST_BUNDLE, BaseImages, build_base_images, find_base_images
+from parity.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

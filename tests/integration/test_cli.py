@@ -135,7 +135,7 @@ def test_second_build_builds_nothing(app: Path) -> None:
 
 
 def test_clean_dry_run_lists_then_removes_a_dead_runs_objects(state_dir: Path) -> None:
-    from parity.runs import LABEL, Run
+    from parity.environments.runs import LABEL, Run
 
     run = Run.start("cleantest" + str(os.getpid()))
     # Pretend its owner died: a pid that does not exist.
@@ -158,7 +158,7 @@ def test_clean_dry_run_lists_then_removes_a_dead_runs_objects(state_dir: Path) -
 def test_clean_removes_an_orphan_of_this_registry_only(state_dir: Path) -> None:
     """A run whose registry entry is gone while its network survived (teardown failed with the
     engine away): this registry's orphan goes, another registry's object stays."""
-    from parity.runs import LABEL, OWNER_LABEL, owner
+    from parity.environments.runs import LABEL, OWNER_LABEL, owner
 
     engine = docker.from_env()
     mine = engine.networks.create(f"parity-orphan-{os.getpid()}",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from parity.baseimage import BaseImages, build_base_images
+from parity.machine.baseimage import BaseImages, build_base_images
 from tests.provisioned import nginx_image, python_image
 
 pytestmark = pytest.mark.integration

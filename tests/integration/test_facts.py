@@ -25,10 +25,10 @@ from typing import Any
 import psycopg2
 import pytest
 
-from parity.errors import MissingDependencyError
-from parity.facts import Fact, Side, compare_facts, gather, gather_both
-from parity.pgmachine import find_bindir
-from parity.postgres import Database, Postgres
+from parity.environments.postgres.binaries import find_bindir
+from parity.environments.postgres.server import Database, Postgres
+from parity.facts.gather import Fact, Side, compare_facts, gather, gather_both
+from parity.support.errors import MissingDependencyError
 from tests.provisioned import python_image
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from parity.compare import compare
-from parity.recording import Exchange, Recording
-from parity.report import Summary, write_html
+from parity.comparison.compare import compare
+from parity.comparison.recording import Exchange, Recording
+from parity.reports.html import write_html
+from parity.reports.summary import Summary
 
 pytestmark = pytest.mark.browser
 

@@ -18,12 +18,10 @@ import docker.errors
 import pytest
 import requests
 
-from parity import engine as docker_engine
-from parity import images as images_module
-from parity import recipes
-from parity.config import ParityConfig, load_config
-from parity.errors import MissingDependencyError, StartupError
-from parity.images import (
+from parity.configuration import ParityConfig, load_config
+from parity.environments.images import build as images_module
+from parity.environments.images import recipes
+from parity.environments.images.build import (
     APP_PORT,
     APP_SERVICE,
     APP_USER,
@@ -31,8 +29,10 @@ from parity.images import (
     BuiltImages,
     build_images,
 )
-from parity.runs import LABEL
-from parity.waiting import wait_until
+from parity.environments.runs import LABEL
+from parity.machine import engine as docker_engine
+from parity.support.errors import MissingDependencyError, StartupError
+from parity.support.waiting import wait_until
 from tests.provisioned import nginx_image, python_image
 
 pytestmark = pytest.mark.integration
@@ -231,7 +231,7 @@ def test_frontend_serves_static_files_and_proxies_to_the_app(
     built: tuple[ParityConfig, BuiltImages], engine: Any, tmp_path: Path
 ) -> None:
     _, images = built
-    # The listeners come with each run (parity.stacktls): here plain http.
+    # The listeners come with each run (parity.environments.stack.tls): here plain http.
     listeners = tmp_path / "run"
     listeners.mkdir(mode=0o755)
     (listeners / "servers.conf").write_text(recipes.servers_conf("http"))

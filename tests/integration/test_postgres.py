@@ -17,12 +17,12 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from parity import engine
-from parity.errors import DatabaseRefusedError, MissingDependencyError, StartupError
-from parity.pgmachine import find_bindir
-from parity.pgsweep import stale_clusters, sweep_stale_clusters
-from parity.postgres import Database, Postgres, marker
-from parity.runs import LABEL, Run
+from parity.environments.postgres.binaries import find_bindir
+from parity.environments.postgres.server import Database, Postgres, marker
+from parity.environments.postgres.sweep import stale_clusters, sweep_stale_clusters
+from parity.environments.runs import LABEL, Run
+from parity.machine import engine
+from parity.support.errors import DatabaseRefusedError, MissingDependencyError, StartupError
 from tests.provisioned import python_image
 
 pytestmark = pytest.mark.integration
@@ -278,7 +278,7 @@ def test_missing_binaries_say_how_to_install_them(scratch: Path) -> None:
 def test_sweep_cleans_up_after_a_killed_owner(scratch: Path) -> None:
     child = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\n"
-         "from parity.runs import Run\nfrom parity.postgres import Postgres\n"
+         "from parity.environments.runs import Run\nfrom parity.environments.postgres.server import Postgres\n"
          "run = Run.start('killed')\n"
          "pg = Postgres(run.id, run=run, database_url='').__enter__()\n"
          "print(pg.directory, flush=True)\ntime.sleep(120)\n"],

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from parity import engine as docker_engine
-from parity import wheelhouse
+from parity.environments.images import wheelhouse
+from parity.machine import engine as docker_engine
 from tests.provisioned import python_image
 
 pytestmark = pytest.mark.integration

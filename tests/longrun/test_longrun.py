@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from parity import cache
+from parity.support import cache
 from tests.reliability import harness, leftovers
 
 pytestmark = [pytest.mark.longrun, pytest.mark.integration]

@@ -55,7 +55,7 @@ def external_url() -> Iterator[str]:
     may create databases, as a shared development server's account would."""
     import psycopg2
 
-    from parity.postgres import Postgres
+    from parity.environments.postgres.server import Postgres
 
     with Postgres("relexternal", database_url="") as server:
         admin = psycopg2.connect(host=str(server.directory), port=server.port, user="postgres",

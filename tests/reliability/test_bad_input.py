@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import parity
-from parity import recipes
+from parity.environments.images import recipes
 from tests.provisioned import nginx_image
 from tests.reliability import harness, leftovers
 from tests.reliability.harness import Case

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from parity.compare import VERDICT_KINDS
-from parity.config import load_config
-from parity.facts import FACT_NAMES, SEVERITIES
+from parity.comparison.compare import VERDICT_KINDS
+from parity.configuration import load_config
+from parity.facts.gather import FACT_NAMES, SEVERITIES
 from tests.scenarios.support import DRIFTS, apply
 
 TOP_KEYS = {"description", "base", "extends", "stack_mode", "shell_env", "args", "session",

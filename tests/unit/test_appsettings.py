@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from parity.appsettings import AppSettings, check_database, local_wrapper
-from parity.errors import SettingsError
-from parity.release import label, shown
+from parity.configuration.release import label, shown
+from parity.environments.appsettings import AppSettings, check_database, local_wrapper
+from parity.support.errors import SettingsError
 
 
 def settings(**database: str) -> AppSettings:

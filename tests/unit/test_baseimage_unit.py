@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from parity import baseimage, rootfs
-from parity.baseimage import (
+from parity.machine import baseimage, rootfs
+from parity.machine.baseimage import (
     BaseImages,
     archive_uri,
     nginx_recipe,
     python_recipe,
     standin_lines,
 )
-from parity.errors import MissingDependencyError, ParityError
+from parity.support.errors import MissingDependencyError, ParityError
 
 DEB822 = """\
 Types: deb

@@ -13,10 +13,12 @@ from typing import Any
 import docker.errors
 import pytest
 
-from parity import buildcontext, images, recipes
-from parity.buildcontext import IgnoreRules, select_files
-from parity.config import ParityConfig, load_config
-from parity.errors import MissingDependencyError
+from parity.configuration import ParityConfig, load_config
+from parity.environments.images import build as images
+from parity.environments.images import context as buildcontext
+from parity.environments.images import recipes
+from parity.environments.images.context import IgnoreRules, select_files
+from parity.support.errors import MissingDependencyError
 
 ENVIRON = {"PARITY_BASE_IMAGE": "base/python:1", "PARITY_FRONTEND_IMAGE": "base/nginx:1"}
 

@@ -11,7 +11,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from parity import cache
+from parity.support import cache
 
 
 def test_build_lock_makes_the_second_builder_wait_and_says_so(tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from parity.cireport import add_junit_properties, append_step_summary, step_summary
-from parity.compare import Difference, Verdict
-from parity.report import Summary
+from parity.comparison.compare import Difference, Verdict
+from parity.reports.ci import add_junit_properties, append_step_summary, step_summary
+from parity.reports.summary import Summary
 
 GITHUB = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "lab/labbook",
           "GITHUB_RUN_ID": "42"}

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from parity import clean
-from parity.runs import LABEL, OWNER_LABEL, Run, owner
+from parity.environments import clean
+from parity.environments.runs import LABEL, OWNER_LABEL, Run, owner
 
 
 class FakeObject:

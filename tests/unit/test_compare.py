@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from parity.compare import (
+from parity.comparison.compare import (
     BUILTIN_NOISE,
     Difference,
     IgnoreRule,
@@ -18,9 +18,9 @@ from parity.compare import (
     default_noise,
     learn_noise,
 )
-from parity.config import CompareConfig
-from parity.noise import json_path_matches, mask_text, parse_json_path
-from parity.recording import Exchange, Recording
+from parity.comparison.noise import json_path_matches, mask_text, parse_json_path
+from parity.comparison.recording import Exchange, Recording
+from parity.configuration import CompareConfig
 
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"

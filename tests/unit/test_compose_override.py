@@ -10,10 +10,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from parity.composefile import Replace, can_override, compose_yaml, published_ports, release
-from parity.config import load_config
-from parity.errors import MissingDependencyError
-from parity.stack import Stack
+from parity.configuration import load_config
+from parity.environments.stack.composefile import Replace, compose_yaml, published_ports
+from parity.environments.stack.stack import Stack
+from parity.machine.engine import can_override
+from parity.machine.engine import compose_release as release
+from parity.support.errors import MissingDependencyError
 
 TINYAPP = Path(__file__).parent.parent / "apps" / "tinyapp"
 OWN = ('[tool.parity.stack]\ncompose_file = "compose.yaml"\napp_service = "web"\napp_port = 5000\n'

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from parity.config import DEFAULT_BASE_IMAGE, DEFAULT_FRONTEND_IMAGE, find_config, load_config
-from parity.errors import ParityConfigError
+from parity.configuration import DEFAULT_BASE_IMAGE, DEFAULT_FRONTEND_IMAGE, find_config, load_config
+from parity.support.errors import ParityConfigError
 
 GOOD = """
 [tool.parity]

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from parity import distribute
+from parity.comparison.recording import Exchange, Recording, base_test_id, side_of
 from parity.handoff import Handoff
 from parity.progress import PairMarks
-from parity.recording import Exchange, Recording, base_test_id, side_of
 
 SIDES = ("local", "stack")
 LEARN = ("local", "stack", "local-rerun")
@@ -205,8 +205,8 @@ def test_side_scheduling_runs_nothing_after_collection_errors_as_a_serial_run() 
 
 
 def test_environments_reach_the_workers_with_their_ca_logs_and_settings_noise(tmp_path: Path) -> None:
-    from parity.environment import Environment
-    from parity.noise import NoiseRules
+    from parity.comparison.noise import NoiseRules
+    from parity.environments.environment import Environment
 
     (tmp_path / "server.log").write_text("GET / 200\n")
     local = Environment("local", "http://127.0.0.1:1", "postgresql://u:pw@127.0.0.1:2/l", "local://",

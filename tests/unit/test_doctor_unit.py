@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from parity import cli, doctor
-from parity.baseimage import BaseImages
-from parity.doctor import Check, Probes, exit_code, format_checks, run_checks
-from parity.errors import MissingDependencyError
+from parity import cli
+from parity.machine import doctor
+from parity.machine.baseimage import BaseImages
+from parity.machine.doctor import Check, Probes, exit_code, format_checks, run_checks
+from parity.support.errors import MissingDependencyError
 
 BUILT = BaseImages("parity-base/python:3.11-bookworm-0123456789",
                    "parity-base/nginx:bookworm-0123456789")

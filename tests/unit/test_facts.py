@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from parity.facts import (
+from parity.facts.gather import (
     FACT_NAMES,
     PROBE,
     Fact,
@@ -18,8 +18,8 @@ from parity.facts import (
     failures,
     gather,
 )
-from parity.redaction import is_secret_name, is_secret_variable, redact_settings
-from parity.schema import diff_schema
+from parity.facts.schema import diff_schema
+from parity.support.redaction import is_secret_name, is_secret_variable, redact_settings
 
 
 def raw_side() -> dict[str, Any]:
@@ -560,6 +560,6 @@ def test_importing_facts_loads_what_the_gathering_threads_use() -> None:
     """The threads that gather facts must not be first to import testinfra: under pytest that
     import is an assertion rewrite, and two threads building ASTs at once can fail (3.11)."""
     wanted = ("testinfra", "testinfra.host", "testinfra.backend.docker", "testinfra.backend.local")
-    code = f"import sys, parity.facts; print([m for m in {wanted!r} if m not in sys.modules])"
+    code = f"import sys, parity.facts.gather; print([m for m in {wanted!r} if m not in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

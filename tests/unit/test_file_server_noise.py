@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from parity.compare import Verdict, compare, default_noise
-from parity.layers import APP_IMAGE, FRONTEND, attribute
-from parity.noise import IgnoreRule, NoiseRules
-from parity.recording import Exchange, Recording
-from parity.replay import Replay
+from parity.comparison.compare import Verdict, compare, default_noise
+from parity.comparison.layers import APP_IMAGE, FRONTEND, attribute
+from parity.comparison.noise import IgnoreRule, NoiseRules
+from parity.comparison.recording import Exchange, Recording
+from parity.comparison.replay import Replay
 
 CSS = "text/css"
 HTML = "text/html; charset=utf-8"

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from parity import tls
-from parity.appsettings import AppSettings, declared_noise
-from parity.compare import compare
-from parity.config import load_config
-from parity.errors import ParityConfigError
-from parity.layers import https_causes
-from parity.recording import Exchange, Recording, RecordingSession
+from parity.comparison.compare import compare
+from parity.comparison.layers import https_causes
+from parity.comparison.recording import Exchange, Recording, RecordingSession
+from parity.configuration import load_config
+from parity.environments import tls
+from parity.environments.appsettings import AppSettings, declared_noise
+from parity.support.errors import ParityConfigError
 
 
 def app(root: Path, extra: str = "") -> Path:

@@ -1,4 +1,4 @@
-"""parity.layers on hand-made recordings, and parity.replay against in-process HTTP servers."""
+"""parity.comparison.layers on hand-made recordings, and parity.comparison.replay against in-process HTTP servers."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from parity.compare import BUILTIN_NOISE, NoiseRules, Verdict, compare
-from parity.layers import (
+from parity.comparison.compare import BUILTIN_NOISE, NoiseRules, Verdict, compare
+from parity.comparison.layers import (
     APP_IMAGE,
     APP_OR_DATABASE,
     DATABASE,
@@ -22,8 +22,8 @@ from parity.layers import (
     Attribution,
     attribute,
 )
-from parity.recording import Exchange, Recording, RecordingSession
-from parity.replay import Replay, Replayer, replays_of
+from parity.comparison.recording import Exchange, Recording, RecordingSession
+from parity.comparison.replay import Replay, Replayer, replays_of
 
 JSON = "application/json"
 SETTINGS_FACT: dict[str, Any] = {"name": "settings", "severity": "fail", "local": "90 settings",
@@ -401,7 +401,9 @@ def test_replays_travel_with_the_recording_and_name_the_layer(stack_url: str,
 
 
 def test_every_report_shows_the_layer_and_its_evidence_beside_the_divergence(tmp_path: Any) -> None:
-    from parity.report import Summary, read_json, terminal_lines, write_html, write_json
+    from parity.reports.html import write_html
+    from parity.reports.summary import Summary, read_json, write_json
+    from parity.reports.terminal import terminal_lines
 
     verdict, found = judge([ex(201, path="/upload/", method="POST")],
                            [ex(413, path="/upload/", method="POST")],
@@ -439,8 +441,8 @@ def test_the_app_service_port_is_published_on_loopback(tmp_path: Path, stack_tab
                                                         service: str, port: int) -> None:
     from types import SimpleNamespace
 
-    from parity.config import load_config
-    from parity.stack import Stack
+    from parity.configuration import load_config
+    from parity.environments.stack.stack import Stack
 
     shutil.copytree(Path(__file__).parent.parent / "apps" / "tinyapp", tmp_path, dirs_exist_ok=True)
     (tmp_path / "compose.yaml").write_text("services: {}\n")

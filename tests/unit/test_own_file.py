@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from parity import composebuild, dbservice
-from parity.composebuild import Built, StepLog
-from parity.composefile import RESET, Replace, ReplaceMapping, compose_yaml, merged
-from parity.config import load_config
-from parity.errors import CommandError, ParityConfigError, StartupError
-from parity.ownfile import OwnFile
-from parity.runs import LABEL
-from parity.stack import Stack
+from parity.configuration import load_config
+from parity.environments.runs import LABEL
+from parity.environments.stack import composebuild, dbservice
+from parity.environments.stack.composebuild import Built, StepLog
+from parity.environments.stack.composefile import RESET, Replace, ReplaceMapping, compose_yaml, merged
+from parity.environments.stack.ownfile import OwnFile
+from parity.environments.stack.stack import Stack
+from parity.support.errors import CommandError, ParityConfigError, StartupError
 
 TINYAPP = Path(__file__).parent.parent / "apps" / "tinyapp"
 OURS = {"DATABASE_URL": "postgresql://parity:s3cret@host.docker.internal:5433/parity_r1_stack",

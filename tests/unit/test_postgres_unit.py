@@ -1,4 +1,4 @@
-"""parity.postgres and pgmachine without a server: names, refusals, URLs, redaction, pg_hba rules."""
+"""parity.environments.postgres (server, binaries) without a server: names, refusals, URLs, redaction, pg_hba rules."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 import psycopg2.errors
 import pytest
 
-from parity.errors import DatabaseRefusedError, MissingDependencyError, ParityError
-from parity.pgmachine import find_bindir
-from parity.postgres import Database, Postgres, hba_rules, marker, redact
+from parity.environments.postgres.binaries import find_bindir
+from parity.environments.postgres.server import Database, Postgres, hba_rules, marker, redact
+from parity.support.errors import DatabaseRefusedError, MissingDependencyError, ParityError
 
 SECRET = "s3cr3t-p@ss:w/rd"
 

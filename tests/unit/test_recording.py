@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from parity.compare import compare
-from parity.normalize import BaseUrlNormalizer, decode_body
-from parity.recording import (
+from parity.comparison.compare import compare
+from parity.comparison.normalize import BaseUrlNormalizer, decode_body
+from parity.comparison.recording import (
     Exchange,
     Recording,
     RecordingSession,

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from parity.compare import BUILTIN_NOISE, Difference, Verdict
-from parity.diffview import side_by_side_rows
-from parity.report import (
+from parity.comparison.compare import BUILTIN_NOISE, Difference, Verdict
+from parity.reports.diffview import side_by_side_rows
+from parity.reports.html import write_html
+from parity.reports.summary import (
     REDACTED,
     SCHEMA_VERSION,
     Summary,
     read_json,
     redact,
-    terminal_lines,
-    write_html,
     write_json,
 )
+from parity.reports.terminal import terminal_lines
 
 PASSWORD = "s3cr3t/pass+word"
 

@@ -8,11 +8,11 @@ from typing import Any
 import docker.errors
 import pytest
 
-from parity import standins
-from parity.baseimage import recipes
-from parity.config import load_config
-from parity.errors import MissingDependencyError
-from parity.standins import ROLES, choose, find_standin, resolve, stands_in_for
+from parity.configuration import load_config
+from parity.machine import standins
+from parity.machine.baseimage import recipes
+from parity.machine.standins import ROLES, choose, find_standin, resolve, stands_in_for
+from parity.support.errors import MissingDependencyError
 
 BASE, FRONTEND = ROLES
 

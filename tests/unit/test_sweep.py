@@ -13,9 +13,11 @@ from pathlib import Path
 import docker.errors
 import pytest
 
-from parity import clean, images, proc
-from parity.errors import CommandError, telling_line
-from parity.runs import Run, all_runs
+from parity.environments import clean
+from parity.environments.images import build as images
+from parity.environments.runs import Run, all_runs
+from parity.support import proc
+from parity.support.errors import CommandError, telling_line
 
 
 @pytest.fixture
@@ -180,7 +182,8 @@ def test_the_telling_line_of_a_failure(output: str, expected: str) -> None:
 
 
 def test_a_cluster_whose_pid_was_never_recorded_is_still_stopped(tmp_path: Path) -> None:
-    from parity import pgsweep, postgres
+    from parity.environments.postgres import server as postgres
+    from parity.environments.postgres import sweep as pgsweep
 
     directory = tmp_path / f"{postgres.DIR_PREFIX}x"
     (directory / "data").mkdir(parents=True)

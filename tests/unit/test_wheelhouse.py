@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from parity import wheelhouse
-from parity.cache import cache_root
-from parity.errors import StartupError
+from parity.environments.images import wheelhouse
+from parity.support.cache import cache_root
+from parity.support.errors import StartupError
 
 
 def write(root: Path, files: dict[str, str]) -> None:

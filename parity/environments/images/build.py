@@ -24,12 +24,11 @@ from typing import Any
 import docker.errors
 import requests
 
-from parity import buildcontext, cache, proc, standins, wheelhouse
-from parity.appsettings import AppSettings, read_image
-from parity.config import ParityConfig
-from parity.engine import client, image_present
-from parity.errors import MissingDependencyError, StartupError, telling_line
-from parity.recipes import (
+from parity.configuration import ParityConfig
+from parity.environments.appsettings import AppSettings, read_image
+from parity.environments.images import context as buildcontext
+from parity.environments.images import wheelhouse
+from parity.environments.images.recipes import (
     APP_DOCKERFILE,
     APP_PORT,
     APP_SERVICE,
@@ -45,7 +44,11 @@ from parity.recipes import (
     SITE_CONF,
     render,
 )
-from parity.runs import LABEL, OWNER_LABEL, Run, owner
+from parity.environments.runs import LABEL, OWNER_LABEL, Run, owner
+from parity.machine import standins
+from parity.machine.engine import client, image_present
+from parity.support import cache, proc
+from parity.support.errors import MissingDependencyError, StartupError, telling_line
 
 __all__ = [
     "APP_PORT", "APP_SERVICE", "APP_USER", "FRONTEND_PORT", "FRONTEND_SERVICE", "BuiltImages",

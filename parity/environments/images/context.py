@@ -7,7 +7,7 @@ git it is the directory, minus VCS, virtualenv and cache directories. In both ca
 look like secrets never enter, even when git tracks them.
 
 Python dependencies enter as a wheelhouse built for the image's own interpreter
-(parity.wheelhouse).
+(parity.environments.images.wheelhouse).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from parity.errors import CommandError
-from parity.proc import run
+from parity.support.errors import CommandError
+from parity.support.proc import run
 
 SECRET_PATTERNS = (
     ".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*", "id_ecdsa*",

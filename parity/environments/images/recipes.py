@@ -10,8 +10,8 @@ import json
 import re
 from pathlib import Path
 
-from parity.buildcontext import APP_DIR, WHEELS_DIR
-from parity.config import ParityConfig
+from parity.configuration import ParityConfig
+from parity.environments.images.context import APP_DIR, WHEELS_DIR
 
 APP_PORT = 8000
 """gunicorn in the app container binds 0.0.0.0:APP_PORT."""
@@ -60,7 +60,7 @@ def render(config: ParityConfig) -> dict[str, str]:
         SITE_CONF: _SITE_CONF,
         LOCATIONS_CONF: locations_conf(config),
         COLLECTSTATIC_SCRIPT: _COLLECTSTATIC,
-        SETTINGS_PROBE: (Path(__file__).parent / SETTINGS_PROBE).read_text(encoding="utf-8"),
+        SETTINGS_PROBE: (Path(__file__).parents[1] / SETTINGS_PROBE).read_text(encoding="utf-8"),
     }
 
 

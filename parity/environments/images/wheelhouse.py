@@ -33,10 +33,10 @@ from typing import Any
 import docker.errors
 import requests
 
-from parity import cache, proc
-from parity.cache import cache_root
-from parity.errors import StartupError
-from parity.runs import LABEL, OWNER_LABEL, Run, owner
+from parity.environments.runs import LABEL, OWNER_LABEL, Run, owner
+from parity.support import cache, proc
+from parity.support.cache import cache_root
+from parity.support.errors import StartupError
 
 GUNICORN = "gunicorn"
 PIP_TIMEOUT = 1800.0

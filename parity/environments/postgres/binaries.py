@@ -21,8 +21,9 @@ from typing import Any, Literal
 
 import docker.errors
 
-from parity import engine, proc
-from parity.errors import MissingDependencyError, StartupError
+from parity.machine import engine
+from parity.support import proc
+from parity.support.errors import MissingDependencyError, StartupError
 
 SYSTEM_USER = "postgres"
 """The unprivileged account the server runs as when parity is root (Postgres refuses root)."""

@@ -32,15 +32,7 @@ import psycopg2.errors
 from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 
-from parity import engine, proc
-from parity.errors import (
-    CommandError,
-    DatabaseRefusedError,
-    ParityConfigError,
-    ParityError,
-    StartupError,
-)
-from parity.pgmachine import (
+from parity.environments.postgres.binaries import (
     LOOPBACK,
     find_bindir,
     free_port,
@@ -48,8 +40,17 @@ from parity.pgmachine import (
     server_owner,
     stop_server,
 )
-from parity.runs import Run, worker_suffix
-from parity.waiting import wait_until
+from parity.environments.runs import Run, worker_suffix
+from parity.machine import engine
+from parity.support import proc
+from parity.support.errors import (
+    CommandError,
+    DatabaseRefusedError,
+    ParityConfigError,
+    ParityError,
+    StartupError,
+)
+from parity.support.waiting import wait_until
 
 Side = Literal["local", "container"]
 T = TypeVar("T")
@@ -384,7 +385,7 @@ def hba_rules(*, gateway: bool) -> str:
     rules = ["local all all trust", f"host all {ROLE} {LOOPBACK}/32 scram-sha-256"]
     if gateway:
         rules += [f"host all {ROLE} {pool} scram-sha-256" for pool in DOCKER_POOLS]
-    return "# written by parity.postgres; nothing else is allowed\n" + "\n".join(rules) + "\n"
+    return "# written by parity.environments.postgres.server; nothing else is allowed\n" + "\n".join(rules) + "\n"
 
 
 def redact(url: str) -> str:

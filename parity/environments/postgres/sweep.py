@@ -1,7 +1,7 @@
 """Undoing what killed parity runs left behind: their clusters and their databases.
 
 A run registers its cluster (directory and server pid) or its databases on an external server
-as it goes (see parity.runs); once the run's owner is dead, `sweep_stale_clusters` stops the
+as it goes (see parity.environments.runs); once the run's owner is dead, `sweep_stale_clusters` stops the
 server, removes the cluster directory and drops the databases. `parity clean` calls it.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import psycopg2
 
-from parity.errors import ParityError
-from parity.pgmachine import stop_server
-from parity.postgres import DIR_PREFIX, Postgres, redact
-from parity.runs import stale_runs
+from parity.environments.postgres.binaries import stop_server
+from parity.environments.postgres.server import DIR_PREFIX, Postgres, redact
+from parity.environments.runs import stale_runs
+from parity.support.errors import ParityError
 
 
 def sweep_stale_clusters() -> list[str]:

@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from parity.errors import CommandError, StartupError, tail, telling_line
-from parity.runs import LABEL, OWNER_LABEL, owner
+from parity.environments.runs import LABEL, OWNER_LABEL, owner
+from parity.support.errors import CommandError, StartupError, tail, telling_line
 
 BUILD_TIMEOUT = 3600.0
 SERVICE_LABEL = "parity.service"

@@ -9,16 +9,12 @@ mapping of the user's file instead of merging into it (`Replace`, `ReplaceMappin
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from parity.errors import MissingDependencyError
-
-OVERRIDE_SINCE = (2, 24, 4)
-"""The first docker compose release that reads the `!override` tag in an override file."""
-OVERRIDE_SINCE_TEXT = ".".join(map(str, OVERRIDE_SINCE))
+from parity.machine.engine import OVERRIDE_SINCE_TEXT, can_override
+from parity.support.errors import MissingDependencyError
 
 
 class Replace(list[Any]):
@@ -67,15 +63,6 @@ def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
         else:
             result[key] = value
     return result
-
-
-def release(version: str) -> tuple[int, ...]:
-    """(2, 26, 1) from "2.26.1-4" or "v2.26.1"; (0,) when it names no number."""
-    return tuple(int(n) for n in re.findall(r"\d+", version)[:3]) or (0,)
-
-
-def can_override(version: str) -> bool:
-    return release(version) >= OVERRIDE_SINCE
 
 
 def published_ports(resolved: Mapping[str, Any], compose_version: str,

@@ -16,8 +16,8 @@ from typing import Any
 import docker.errors
 import requests
 
-from parity.errors import StartupError, tail, telling_line
-from parity.net import answers
+from parity.support.errors import StartupError, tail, telling_line
+from parity.support.net import answers
 
 _LISTEN = "0A"
 """The TCP state of a listening socket in /proc/net/tcp."""

@@ -23,10 +23,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from parity import engine as docker_engine
-from parity.composefile import RESET, Replace, ReplaceMapping
-from parity.errors import ParityConfigError
-from parity.standins import split_reference
+from parity.environments.stack.composefile import RESET, Replace, ReplaceMapping
+from parity.machine import engine as docker_engine
+from parity.machine.standins import split_reference
+from parity.support.errors import ParityConfigError
 
 POSTGRES_IMAGES = frozenset({"postgres", "postgresql", "postgis"})
 """The last part of an image's repository that makes its service a database service."""

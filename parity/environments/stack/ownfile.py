@@ -2,10 +2,10 @@
 
 `read` resolves the file with `docker compose config --format json` (compose v2; the legacy
 docker-compose reads nothing, and then parity adds its override blind), finds its database
-service (parity.dbservice) and the ports it publishes (parity.composefile). `overrides` are
-the override's entries for the database service and the `build:` services
-(parity.composebuild); `check_images` fails fast on an image nothing built. stack.py writes the
-override and runs compose.
+service (`dbservice`) and the ports it publishes (`composefile`). `overrides` are the
+override's entries for the database service and the `build:` services (`composebuild`);
+`check_images` fails fast on an image nothing built. `stack` writes the override and runs
+compose.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from typing import Any
 
 import docker.errors
 
-from parity import composebuild, dbservice, standins
-from parity import engine as docker_engine
-from parity.composefile import OVERRIDE_SINCE_TEXT, RESET, can_override, merged, published_ports
-from parity.config import ParityConfig
-from parity.errors import CommandError, MissingDependencyError, ParityConfigError, StartupError, telling_line
+from parity.configuration import ParityConfig
+from parity.environments.stack import composebuild, dbservice
+from parity.environments.stack.composefile import RESET, merged, published_ports
+from parity.machine import engine as docker_engine
+from parity.machine import standins
+from parity.machine.engine import OVERRIDE_SINCE_TEXT, can_override
+from parity.support.errors import CommandError, MissingDependencyError, ParityConfigError, StartupError, telling_line
 
 CONFIG_TIMEOUT = 60.0
 
@@ -32,7 +34,7 @@ class OwnFile:
     resolved: dict[str, Any] = field(default_factory=dict)
     """As `docker compose config` resolves it; {} with the legacy docker-compose."""
     database: str | None = None
-    """The database service, replaced by the throwaway Postgres (parity.dbservice)."""
+    """The database service, replaced by the throwaway Postgres (parity.environments.stack.dbservice)."""
     ports: dict[str, list[str]] = field(default_factory=dict)
     """The container ports each other service publishes ("80", "53/udp")."""
 

@@ -4,7 +4,7 @@ Generated mode: parity writes the compose file (app + frontend, from images.py).
 (`[tool.parity.stack] compose_file`): the user's compose file, as it is, plus an override that
 only adds published ports (127.0.0.1), the database environment, the host gateway and parity's
 labels; the file's `build:` services are built (or its build script runs), and its own database
-service is left out for the throwaway Postgres (parity.ownfile). Ports the user's file publishes
+service is left out for the throwaway Postgres (parity.environments.stack.ownfile). Ports the user's file publishes
 itself (often `80:80`, on every interface) are replaced, with compose's `!override` tag, by
 ephemeral ones on 127.0.0.1: a run never listens beyond loopback, and concurrent runs never
 fight over a host port. Either way the project name carries the run id, and teardown is
@@ -22,32 +22,30 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from parity import composebuild, ownfile, proc, release
-from parity import engine as docker_engine
-from parity.appsettings import check_database
-from parity.composefile import RESET, Replace, compose_yaml, merged
-from parity.config import ParityConfig
-from parity.containerstate import StartWatch
-from parity.errors import (
+from parity.configuration import ParityConfig, release
+from parity.environments.appsettings import check_database
+from parity.environments.images.build import APP_PORT, FRONTEND_PORT
+from parity.environments.images.recipes import BUILD_DATABASE
+from parity.environments.runs import Run
+from parity.environments.stack import composebuild, ownfile
+from parity.environments.stack.composefile import compose_yaml
+from parity.environments.stack.containerstate import StartWatch
+from parity.environments.stack.document import compose_document
+from parity.environments.stack.tls import StackTLS
+from parity.machine import engine as docker_engine
+from parity.support import proc
+from parity.support.errors import (
     CommandError,
     StartupError,
     tail,
     telling_line,
 )
-from parity.images import APP_PORT, FRONTEND_PORT
-from parity.recipes import BUILD_DATABASE
-from parity.runs import LABEL, OWNER_LABEL, Run, owner
-from parity.stacktls import StackTLS
-from parity.waiting import wait_until
+from parity.support.waiting import wait_until
 
-STOP_TIMEOUT = 2
 UP_TIMEOUT = 300.0
 READY_TIMEOUT = 90.0
 RELEASE_TIMEOUT = 600.0
 BUILD_SCRIPT_TIMEOUT = 1800.0
-MEDIA_VOLUME = "media"
-MEDIA_MOUNT = "/srv/media"
-"""Where the frontend sees the media volume (settings_probe.MEDIA_MOUNT: its nginx location)."""
 
 
 class Stack:
@@ -84,7 +82,7 @@ class Stack:
         self.user_ports: dict[str, list[str]] = {}
         """Own mode: the container ports each service of the user's file publishes ("80", "53/udp")."""
         self.wiring: StackTLS | None = None
-        """The entry's scheme: run-time listeners, certificate and ports (parity.stacktls)."""
+        """The entry's scheme: run-time listeners, certificate and ports (parity.environments.stack.tls)."""
 
     # --- naming ------------------------------------------------------------------------
     @property
@@ -135,55 +133,8 @@ class Stack:
 
     # --- compose files -------------------------------------------------------------------
     def compose_document(self) -> dict[str, Any]:
-        """The compose file parity writes (the whole stack, or the override of the user's own),
-        as data: JSON is valid YAML, so no YAML library."""
-        labels = {LABEL: self.run.id, OWNER_LABEL: owner()}
-        gateway = [f"{docker_engine.HOST_GATEWAY_NAME}:host-gateway"]
-        app: dict[str, Any] = {
-            "environment": self.environ(),
-            "ports": [f"127.0.0.1::{self.internal_app_port}"],
-            "extra_hosts": gateway,
-            "labels": labels,
-            "stop_grace_period": f"{STOP_TIMEOUT}s",
-        }
-        entry: dict[str, Any] = {
-            "ports": [f"127.0.0.1::{self.entry_port}"],
-            "labels": labels,
-            "stop_grace_period": f"{STOP_TIMEOUT}s",
-        }
-        if self.wiring is not None:
-            entry.update(self.wiring.entry_service())
-        services: dict[str, Any] = {self.app_service: app}
-        if self.entry_service == self.app_service:  # no frontend: the app serves HTTP itself
-            ports = list(dict.fromkeys([*app["ports"], *entry["ports"]]))
-            app.update({key: value for key, value in entry.items() if key not in app}, ports=ports)
-        else:
-            services[self.entry_service] = entry
-        document: dict[str, Any] = {"services": services, "networks": {"default": {"labels": labels}}}
-        if not self.config.stack.user_owned:
-            assert self.images is not None, "generated mode needs built images"
-            app["image"] = self.images.app
-            entry["image"] = self.images.frontend
-            entry["depends_on"] = [self.app_service]
-            media_root = self.images.app_settings.media_root if self.images.app_settings else ""
-            if media_root:
-                # Uploads as production keeps them: one volume, written by the release step and
-                # the app, served by nginx; per run (the project name), removed by `down -v`.
-                app["volumes"] = [f"{MEDIA_VOLUME}:{media_root}"]
-                entry["volumes"] = [*entry.get("volumes", []), f"{MEDIA_VOLUME}:{MEDIA_MOUNT}:ro"]
-                document["volumes"] = {MEDIA_VOLUME: {"labels": labels}}
-        elif self.user_ports:
-            # Only 127.0.0.1, only ephemeral host ports: the user's own mappings are replaced.
-            for service, targets in self.user_ports.items():
-                ours = services.setdefault(service, {"ports": []})
-                ours["ports"] += [f"127.0.0.1::{target}" for target in targets]
-            for ours in services.values():
-                ours["ports"] = Replace(dict.fromkeys(ours["ports"]))
-        if self.config.stack.user_owned:
-            for name, extra in ownfile.overrides(self.own, self.config, self.run.id,
-                                                 self.database_env).items():
-                services[name] = extra if extra is RESET else merged(extra, services.get(name, {}))
-        return document
+        """The compose file parity writes (the whole stack, or the override of the user's own)."""
+        return compose_document(self)
 
     def _write_files(self) -> None:
         assert self._tmp is not None

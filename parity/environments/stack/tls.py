@@ -13,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from parity import tls
-from parity.config import ParityConfig
-from parity.engine import read_image_file
-from parity.net import free_port
-from parity.recipes import FRONTEND_PORT, FRONTEND_TLS_PORT, RUN_CONF_DIR, servers_conf
+from parity.configuration import ParityConfig
+from parity.environments import tls
+from parity.environments.images.recipes import FRONTEND_PORT, FRONTEND_TLS_PORT, RUN_CONF_DIR, servers_conf
+from parity.machine.engine import read_image_file
+from parity.support.net import free_port
 
 
 class StackTLS:

@@ -1,0 +1,3 @@
+"""The throwaway Postgres: the server binaries on this machine, a cluster or an external
+server with parity's own databases, and the sweep of what killed runs left.
+"""

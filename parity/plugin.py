@@ -18,9 +18,10 @@ from parity.handoff import Handoff, handoff_dir
 from parity.markers import MARKERS, parity_skip_reason, sides_for
 from parity.progress import PairMarks
 from parity.reports import summary as parity_report
+from parity.reports.ci import add_junit_properties, append_step_summary
 from parity.reports.html import write_html
 from parity.reports.terminal import terminal_lines
-from parity.runner import DIVERGED_PROPERTY, SIDES, SKIP_PROPERTY, ParityRunner
+from parity.runner import DIVERGED_PROPERTY, RECORDING_PROPERTY, SIDES, SKIP_PROPERTY, ParityRunner
 from parity.support.errors import ParityConfigError
 from parity.support.interrupts import give_back_sigint, take_sigint
 
@@ -85,6 +86,7 @@ class ParityPlugin:
         self.mode = distribute.mode_of(config)
         runner.progress = self._progress
         self.reports: tuple[Path, Path] | None = None
+        self.step_summary: Path | None = None
         self.marks = PairMarks(runner.sides)
         self._nodes = 0
         self.scheduler: distribute.SideScheduling | None = None
@@ -94,6 +96,11 @@ class ParityPlugin:
 
     def pytest_unconfigure(self) -> None:
         give_back_sigint(self._inherited_sigint)
+        xml_path = getattr(self.config.option, "xmlpath", None)
+        if self.reports is not None and xml_path and Path(xml_path).is_file():
+            # pytest's junitxml wrote the file in its own sessionfinish, after ours: the
+            # verdicts (final only once the facts were in) go into it now.
+            add_junit_properties(Path(xml_path), self.summary.verdicts)
 
     def _progress(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -229,12 +236,18 @@ class ParityPlugin:
                 report.sections.append(("parity", divergence))
         return report
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when not in ("setup", "call", "teardown"):
             self.runner.lost(report.nodeid)  # xdist: its worker crashed while running it
             return
         self.runner.add_phase(report.nodeid, report.when, report.outcome, _failure(report),
                               list(report.user_properties))
+        if not self.worker:
+            # The recording rode along for the comparison (from a worker, too); JUnit XML and
+            # other report readers get the verdict as `parity.verdict` instead.
+            report.user_properties = [(name, value) for name, value in report.user_properties
+                                      if name not in INTERNAL_PROPERTIES]
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
@@ -274,6 +287,7 @@ class ParityPlugin:
         self.reports = (json_path, html_path)
         self.summary = summary
         self.secrets = secrets
+        self.step_summary = append_step_summary(summary, html_path, secrets=secrets)
         if summary.failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -286,11 +300,15 @@ class ParityPlugin:
             terminalreporter.write_line(line)
         json_path, html_path = self.reports
         terminalreporter.write_line(f"reports: {html_path}  {json_path}")
+        if self.step_summary is not None:
+            terminalreporter.write_line(f"summary appended to GITHUB_STEP_SUMMARY ({self.step_summary})")
 
 
 _progress_lock = threading.RLock()
 """Reentrant: a signal handler (teardown's "please wait") may print while the main thread prints."""
 FACTS_OUTPUT = "parity_facts"
+INTERNAL_PROPERTIES = frozenset({RECORDING_PROPERTY, DIVERGED_PROPERTY})
+"""What a test report carries to the controller for the comparison, not for report readers."""
 
 
 def engine_version() -> str:

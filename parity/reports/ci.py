@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from parity.comparison.compare import Verdict
+from parity.comparison.recording import base_test_id, side_of
 from parity.reports.summary import Summary, counts_line, redact
 
 MAX_SUMMARY_LINES = 50
@@ -111,15 +112,10 @@ def _junit_key(test_id: str) -> tuple[str, str]:
 
 
 def _without_side(name: str) -> str:
-    """"test_x[stack-2]" -> "test_x[2]", "test_x[local]" -> "test_x" (parity's side ids)."""
-    head, bracket, params = name.partition("[")
-    if not bracket:
-        return name
-    kept = [part for part in params.rstrip("]").split("-") if part not in SIDE_IDS]
-    rerun = params.rstrip("]").startswith("local-rerun")
-    if rerun:
-        kept = [part for part in params.rstrip("]").removeprefix("local-rerun").split("-") if part]
-    return f"{head}[{'-'.join(kept)}]" if kept else head
+    """"test_x[stack-2]" -> "test_x[2]", "test_x[local-rerun]" -> "test_x" (parity's side ids)."""
+    side = side_of(name, SIDE_IDS)
+    return base_test_id(name, side) if side else name
 
 
-SIDE_IDS = frozenset({"local", "stack"})
+SIDE_IDS = ("local", "stack", "local-rerun")
+"""The side ids a test case's name may carry: both environments, and learn's second local pass."""

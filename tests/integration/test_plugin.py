@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
@@ -93,9 +94,16 @@ def test_matching_suite_passes_and_reports(pytester: pytest.Pytester,
     assert (pytester.path / "parity-report.html").read_text().count('data-verdict="match"') >= 5
 
 
-def test_divergences_are_caught_and_named(pytester: pytest.Pytester) -> None:
+def test_divergences_are_caught_and_named(pytester: pytest.Pytester,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     make_app(pytester, stack_env={"TINYAPP_GREETING": "moin"})
-    result = pytester.runpytest_subprocess("--parity", "-p", "no:cacheprovider", timeout=600)
+    step_summary = pytester.path / "step-summary.md"
+    step_summary.write_text("## earlier step\n")
+    for name, value in (("GITHUB_STEP_SUMMARY", str(step_summary)), ("GITHUB_SERVER_URL", "https://github.com"),
+                        ("GITHUB_REPOSITORY", "acme/shop"), ("GITHUB_RUN_ID", "42")):
+        monkeypatch.setenv(name, value)
+    result = pytester.runpytest_subprocess("--parity", "-p", "no:cacheprovider", "--junitxml=junit.xml",
+                                           timeout=600)
     assert result.ret == 1
     found = verdicts(pytester.path / "parity-report.json")
     # Only a body field differs, every assert passes: still a divergence, with the field named.
@@ -111,6 +119,24 @@ def test_divergences_are_caught_and_named(pytester: pytest.Pytester) -> None:
     field = next(v for v in report["verdicts"] if v["test_id"].endswith("test_greeting_field"))
     difference = next(d for d in field["differences"] if "greeting" in d["field"])
     assert "hello" in difference["local"] and "moin" in difference["stack"]
+    layer = field["layer"]
+    assert layer, "a divergence names its layer"
+    # Where CI users look: the job summary (appended, never overwritten) ...
+    summary = step_summary.read_text()
+    assert summary.startswith("## earlier step\n### parity failed: 3 match, 1 diverge, 1 outcome, 1 skipped\n")
+    assert f"| `test_behavior.py::test_greeting_field` | diverge | {layer} |" in summary
+    assert "| `test_behavior.py::test_greeting_is_hello` | outcome |" in summary
+    assert "test_status" not in summary
+    assert "[run's artifacts](https://github.com/acme/shop/actions/runs/42)" in summary
+    result.stdout.fnmatch_lines([f"summary appended to GITHUB_STEP_SUMMARY ({step_summary})"])
+    # ... and the JUnit XML: both sides' cases carry the verdict and its layer, no recordings.
+    cases = {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+             for case in ElementTree.parse(pytester.path / "junit.xml").getroot().iter("testcase")}
+    for side in ("local", "stack"):
+        assert cases[f"test_greeting_field[{side}]"] == {"parity.verdict": "diverge", "parity.layer": layer}
+        assert cases[f"test_status[{side}]"] == {"parity.verdict": "match", "parity.layer": ""}
+    assert cases["test_local_only[local]"] == {}
+    assert "parity.recording" not in (pytester.path / "junit.xml").read_text()
 
 
 def test_without_parity_only_local_runs_and_docker_is_not_touched(

@@ -349,6 +349,9 @@ BUILTIN_NOISE = NoiseRules([
     IgnoreRule("header_relative", "expires", "an absolute time the server computes as it answers "
                "(a never_cache page expires at the time of the response): compared as an offset "
                "from the response's Date"),
+    IgnoreRule("header_relative", "last-modified", "the time a file or row was written during the "
+               "run (an upload the test made), which each side did at its own moment: compared as "
+               "an offset from the response's Date"),
 ])
 
 

@@ -248,6 +248,25 @@ def test_an_expires_that_differs_relative_to_date_is_the_app_image() -> None:
     assert layer == APP_IMAGE and "header:Expires Date + 0 s → Date + 1 hour" in said[0]
 
 
+def download(modified_before: int, date: str, body: str = "report") -> Exchange:
+    """The app serving a file the test uploaded (Wagtail's document view), outside media_url."""
+    sent = parsedate_to_datetime(date)
+    modified = format_datetime(sent - timedelta(seconds=modified_before), usegmt=True)
+    return ex("/documents/2/run.txt", [("Date", date), ("Last-Modified", modified)], body,
+              content_type="text/plain")
+
+
+def test_last_modified_of_a_file_written_during_the_run_is_relative_to_date() -> None:
+    # Each side uploaded at its own moment; the seconds tick differently before each answer.
+    verdict = verdict_of([download(1, DATE)], [download(0, LATER)])
+    assert verdict.kind == "match" and "header_relative last-modified" in hidden(verdict)
+    # A file from another time (the image's build, a day ago) is still a difference ...
+    assert fields(verdict_of([download(0, DATE)], [download(86400, LATER)])) == {
+        "header:Last-Modified": ("Date + 0 s", "Date - 1 day")}
+    # ... and so is the file's content in the same response.
+    assert set(fields(verdict_of([download(1, DATE)], [download(0, LATER, "other")]))) == {"body"}
+
+
 def test_an_expires_that_is_not_a_date_is_compared_as_it_is() -> None:
     local, stack = page(0, DATE), page(0, LATER)
     stack.headers = [(n, "0" if n == "Expires" else v) for n, v in stack.headers]

@@ -197,12 +197,12 @@ class ParityPlugin:
             error = self.runner.startup_error
             if error is not None:
                 secrets = self.runner.secrets()  # an app may print its DATABASE_URL as it fails
-                details = str(error).splitlines()[1:]
-                if details:  # the failing step's log tail: the one line alone rarely says why
-                    lines = ["parity: last log lines:", *details]
-                    self._progress(parity_report.redact("\n".join(lines), secrets))
-                pytest.exit(parity_report.redact(f"parity: {error.one_line()}", secrets),
-                            returncode=error.exit_code)
+                details = [parity_report.redact(line, secrets) for line in str(error).splitlines()[1:]]
+                message = parity_report.redact(f"parity: {error.one_line()}", secrets)
+                if self.worker:  # -n: the controller says it and stops the run (testnodedown)
+                    self.config.workeroutput[STARTUP_ERROR_OUTPUT] = {  # type: ignore[attr-defined]
+                        "message": message, "details": details, "exit_code": error.exit_code}
+                self._startup_failed(message, details, error.exit_code)
         try:
             result = yield
         except KeyboardInterrupt as stop:
@@ -249,11 +249,22 @@ class ParityPlugin:
             report.user_properties = [(name, value) for name, value in report.user_properties
                                       if name not in INTERNAL_PROPERTIES]
 
+    def _startup_failed(self, message: str, details: list[str], exit_code: int) -> None:
+        if details:  # the failing step's log tail: the one line alone rarely says why
+            self._progress("\n".join(["parity: last log lines:", *details]))
+        pytest.exit(message, returncode=exit_code)
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         """xdist: with -n, every worker ran both environments: take the first worker's facts.
-        In a concurrent run, the [stack] worker stops waiting for [local] twins of a gone worker."""
+        In a concurrent run, the [stack] worker stops waiting for [local] twins of a gone worker.
+        A -n worker whose environments failed to start ends the run as a serial run would: its
+        one-line error and exit code (other workers tear down first), not xdist's crash report."""
         output = getattr(node, "workeroutput", {})
+        failed = output.get(STARTUP_ERROR_OUTPUT)
+        if failed and not self.worker:
+            distribute.stop_workers(self.config)
+            self._startup_failed(str(failed["message"]), list(failed["details"]), int(failed["exit_code"]))
         if output.get(FACTS_OUTPUT) and not self.runner.facts:
             self.runner.facts = list(output[FACTS_OUTPUT])
         side = getattr(node, "workerinput", {}).get(distribute.SIDE_INPUT)
@@ -307,6 +318,7 @@ class ParityPlugin:
 _progress_lock = threading.RLock()
 """Reentrant: a signal handler (teardown's "please wait") may print while the main thread prints."""
 FACTS_OUTPUT = "parity_facts"
+STARTUP_ERROR_OUTPUT = "parity_startup_error"
 INTERNAL_PROPERTIES = frozenset({RECORDING_PROPERTY, DIVERGED_PROPERTY})
 """What a test report carries to the controller for the comparison, not for report readers."""
 

@@ -292,6 +292,9 @@ CASES = [
                                    "TINYAPP_CRASH is set"), crashing_gunicorn),
     Bad("unknown release command", 7, ("release step", "Unknown command: 'nosuchcommand'"),
         configured('release = "python manage.py nosuchcommand"\n')),
+    # With -n each worker starts its own environments: the run still ends with their one line.
+    Bad("unknown release command, -n 2", 7, ("release step", "Unknown command: 'nosuchcommand'"),
+        configured('release = "python manage.py nosuchcommand"\n'), args=("-n", "2")),
     Bad("second release command fails", 7,
         ("release step 2 of 2 (sh -c 'python manage.py nosuchcommand && echo never') failed",
          "Unknown command: 'nosuchcommand'"), failing_second_release_step),

@@ -50,10 +50,11 @@ def step_summary(summary: Summary, html_report: Path | None, environ: Mapping[st
         lines.append("")
     run = _run_url(environ)
     report = f"`{html_report}`" if html_report is not None else "the HTML report"
+    what = "Side-by-side differences" if failing or facts else "The HTML report"
     if run:
-        lines.append(f"Side-by-side differences: {report} in the [run's artifacts]({run}).")
+        lines.append(f"{what}: {report} in the [run's artifacts]({run}).")
     elif html_report is not None:
-        lines.append(f"Side-by-side differences: {report}.")
+        lines.append(f"{what}: {report}.")
     return redact("\n".join(lines).rstrip() + "\n\n", secrets)
 
 

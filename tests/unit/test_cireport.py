@@ -33,7 +33,15 @@ def test_the_job_summary_names_each_divergence_with_its_layer_and_links_the_repo
     assert "| `tests/test_api.py::test_list[2]` | diverge | app image | body:$.count: 3 → 4 |" in text
     assert "test_home" not in text
     assert "- **user** (layer: app image): local ada (uid 1000) │ stack root (uid 0)" in text
-    assert "[run's artifacts](https://github.com/lab/labbook/actions/runs/42)" in text
+    assert text.rstrip().endswith("Side-by-side differences: `parity-report.html` in the "
+                                  "[run's artifacts](https://github.com/lab/labbook/actions/runs/42).")
+
+
+def test_a_passing_run_says_so_and_where_its_report_is() -> None:
+    passed = Summary(verdicts=[Verdict("tests/test_pages.py::test_home", "match")])
+    text = step_summary(passed, Path("parity-report.html"), {})
+    assert text == ("### parity passed: 1 match, 0 diverge, 0 outcome, 0 skipped\n\n"
+                    "The HTML report: `parity-report.html`.\n\n")
 
 
 def test_the_summary_is_appended_only_where_github_asks_for_it(tmp_path: Path) -> None:

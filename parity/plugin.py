@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import threading
 from collections.abc import Generator, Sequence
 from pathlib import Path
@@ -87,6 +88,9 @@ class ParityPlugin:
         self._nodes = 0
         self.scheduler: distribute.SideScheduling | None = None
         self.session: pytest.Session | None = None
+        self._in_loop = False
+        """A concurrent run's controller is in pytest-xdist's loop (its start-up may stop it)."""
+        self._interrupted = False
         # Workers too: a worker whose controller died stops itself with SIGINT (execnet).
         self._inherited_sigint = take_sigint()
 
@@ -177,34 +181,64 @@ class ParityPlugin:
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         self.session = session
         if self.mode == "concurrent":
-            # The controller starts the environments while its workers start and collect; a
-            # worker reads their description once it gets its first test (parity.handoff).
+            # The controller starts the environments in a thread while its workers start,
+            # collect and run: each side's worker waits for its own (parity.handoff).
             needs = not self.worker and not session.config.option.collectonly
         else:
             needs = any("parity_side" in getattr(item, "fixturenames", ()) for item in session.items) \
                 and not self._controller() and not session.config.option.collectonly
-        if needs:
+        background = needs and self.mode == "concurrent"
+        if background:
+            self._in_loop = True
+            self.runner.start_in_background(failed=self._startup_failed)
+        elif needs:
             self.runner.start()
-            error = self.runner.startup_error
-            if error is not None:
-                secrets = self.runner.secrets()  # an app may print its DATABASE_URL as it fails
-                details = str(error).splitlines()[1:]
-                if details:  # the failing step's log tail: the one line alone rarely says why
-                    lines = ["parity: last log lines:", *details]
-                    self._progress(parity_report.redact("\n".join(lines), secrets))
-                pytest.exit(parity_report.redact(f"parity: {error.one_line()}", secrets),
-                            returncode=error.exit_code)
+            self._exit_on_startup_error()
         try:
-            result = yield
+            try:
+                result = yield
+            finally:
+                with _loop_lock:
+                    self._in_loop = False
         except KeyboardInterrupt as stop:
-            if self.scheduler is None or not str(stop).startswith("stopping after"):
+            stopping = self.scheduler is not None and str(stop).startswith("stopping after")
+            if background:
+                self.runner.wait_started(cancel=not stopping)  # -x: the tests that ran get a report
+                if self._interrupted:  # by _startup_failed, not by Ctrl-C
+                    self._exit_on_startup_error()
+            if not stopping:
                 raise
             # -x / --maxfail: pytest-xdist stops as if interrupted (exit 2); a serial run fails (1).
             session.shouldfail = str(stop)
             raise session.Failed(str(stop)) from None
-        if self.scheduler is not None and self.scheduler.refused:
-            raise session.Interrupted(self.scheduler.refused)
+        refused = self.scheduler.refused if self.scheduler is not None else None
+        if background:
+            self.runner.wait_started(cancel=bool(refused))
+        if refused:
+            raise session.Interrupted(refused)
+        if background:
+            self._exit_on_startup_error()  # it failed after the loop had ended
         return result
+
+    def _startup_failed(self) -> None:
+        """From the start-up thread: the environments did not start. The test loop stops, as a
+        serial run never starts it (the workers got the error through the hand-off)."""
+        with _loop_lock:
+            if self._in_loop:
+                self._interrupted = True
+                _thread.interrupt_main()
+
+    def _exit_on_startup_error(self) -> None:
+        error = self.runner.startup_error
+        if error is None:
+            return
+        secrets = self.runner.secrets()  # an app may print its DATABASE_URL as it fails
+        details = str(error).splitlines()[1:]
+        if details:  # the failing step's log tail: the one line alone rarely says why
+            lines = ["parity: last log lines:", *details]
+            self._progress(parity_report.redact("\n".join(lines), secrets))
+        pytest.exit(parity_report.redact(f"parity: {error.one_line()}", secrets),
+                    returncode=error.exit_code)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -286,6 +320,7 @@ class ParityPlugin:
         terminalreporter.write_line(f"reports: {html_path}  {json_path}")
 
 
+_loop_lock = threading.Lock()
 _progress_lock = threading.RLock()
 """Reentrant: a signal handler (teardown's "please wait") may print while the main thread prints."""
 FACTS_OUTPUT = "parity_facts"

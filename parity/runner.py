@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from parity import proc
 from parity.compare import NoiseRules, Verdict, compare, default_noise
 from parity.config import ParityConfig
 from parity.environment import Environment
@@ -38,6 +40,8 @@ SIDES = ("local", "stack")
 RERUN_SIDE = RERUN
 """--parity-noise=learn runs the local side a second time, against an environment of its own
 (own database, release step and dev server), in the same order; what differs is noise."""
+EARLY_SIDES = ("local", RERUN_SIDE)
+"""In a concurrent run, these sides' workers start as soon as their own environment is up."""
 
 
 @dataclass
@@ -68,6 +72,9 @@ class ParityRunner:
     environments: dict[str, Environment] = field(default_factory=dict)
     app_url: str | None = None
     """The stack's app server, straight (for replays); None when it is not published."""
+    _starting: ParitySession | None = field(default=None, repr=False)
+    _starter: threading.Thread | None = field(default=None, repr=False)
+    _start_crash: BaseException | None = field(default=None, repr=False)
 
     @property
     def sides(self) -> tuple[str, ...]:
@@ -85,19 +92,61 @@ class ParityRunner:
 
     # --- environments ------------------------------------------------------------------
     def start(self) -> None:
-        if not self.owns_environments:
-            assert self.handoff is not None
+        """Start the environments in this process (serial runs, `-n` workers)."""
+        self._start(self._new_session())
+
+    def start_in_background(self, failed: Callable[[], None]) -> None:
+        """A concurrent run's controller: start the environments in a thread while the workers
+        run; each local environment goes to its worker as soon as it is up (the [local] side
+        tests while the stack still starts). `failed` is called from that thread when they did
+        not start. `wait_started()` joins it."""
+        session = self._new_session()
+        session.install_signal_handlers()  # main thread: SIGTERM tears down as Ctrl-C does
+        self._starting = session
+
+        def start() -> None:
             try:
-                self.environments, self.app_url, self.settings_noise = self.handoff.environments()
-            except ParityError as error:
-                self.startup_error = error
-            self.__dict__.pop("noise", None)  # rebuilt with what the settings declare
-            return
+                self._start(session)
+            except BaseException as error:  # not parity's own: re-raised by wait_started()
+                self._start_crash = error
+            if self.startup_error is not None or self._start_crash is not None:
+                if self.handoff is not None:
+                    shown = self.startup_error or self._start_crash
+                    self.handoff.startup_failed(self.startup_error.one_line() if self.startup_error
+                                                else f"parity: start-up crashed: {shown!r}")
+                failed()
+
+        self._starter = threading.Thread(target=start, name="parity-startup", daemon=True)
+        self._starter.start()
+
+    def wait_started(self, cancel: bool = False) -> None:
+        """The background start-up is over (main thread): done, failed, or with `cancel`
+        stopped where it is (Ctrl-C; nothing will run)."""
+        starter, self._starter = self._starter, None
+        if starter is not None:
+            if cancel and starter.is_alive():
+                proc.cancel_all()
+            starter.join()
+        if self._starting is not None and self.session is None:
+            self._starting.restore_signal_handlers()  # it failed: nothing will tear it down
+            self._starting = None
+        crash, self._start_crash = self._start_crash, None
+        if crash is not None:
+            raise crash
+
+    def _new_session(self) -> ParitySession:
         environments = SIDES if self.parity else ("local",)
         if self.learn:
             environments = (*environments, RERUN_SIDE)
-        session = ParitySession(self.config, environments=environments, progress=self.progress,
-                                run_id=self.run_id)
+        return ParitySession(self.config, environments=environments, progress=self.progress,
+                             run_id=self.run_id, on_ready=self._publish_ready)
+
+    def _publish_ready(self, name: str, environment: Environment) -> None:
+        """A local environment is up: its worker may start (the stack's waits for them all)."""
+        if name in EARLY_SIDES and self.handoff is not None and self._starting is not None:
+            self.handoff.publish_ready(self._starting, name)
+
+    def _start(self, session: ParitySession) -> None:
         try:
             session.__enter__()
         except ParityError as error:
@@ -113,8 +162,22 @@ class ParityRunner:
             self.handoff.publish(session, self.settings_noise)
         self.tests_started = time.monotonic()
 
+    def _receive(self, side: str) -> None:
+        """A concurrent run's worker: its side's environment from the controller, waited for
+        (the stack's comes with what the app's settings declare, once all are up)."""
+        assert self.handoff is not None
+        try:
+            if side in EARLY_SIDES:
+                self.environments[side] = self.handoff.environment(side)
+                return
+            self.environments, self.app_url, self.settings_noise = self.handoff.environments()
+        except ParityError as error:
+            self.startup_error = error
+        self.__dict__.pop("noise", None)  # rebuilt with what the settings declare
+
     def stop(self) -> None:
         """Collect the facts (they need the environments), then tear everything down."""
+        self.wait_started()
         if not self.owns_environments:
             for environment in self.environments.values():
                 environment.close()
@@ -133,8 +196,11 @@ class ParityRunner:
 
     def environment(self, side: str) -> Environment:
         __tracebackhide__ = True
-        if not self.environments and self.startup_error is None:
-            self.start()
+        if self.startup_error is None:
+            if self.owns_environments and not self.environments:
+                self.start()
+            elif not self.owns_environments and side not in self.environments:
+                self._receive(side)
         if self.startup_error is not None:
             raise self.startup_error
         return self.environments[side]

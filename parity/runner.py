@@ -26,7 +26,7 @@ from parity.errors import ParityError
 from parity.handoff import Handoff
 from parity.layers import attribute
 from parity.learn import learn_noise
-from parity.recording import Recording, RecordingSession, base_test_id, side_of
+from parity.recording import Recording, RecordingSession, base_test_id, close_kept_connections, side_of
 from parity.redaction import is_secret_variable
 from parity.replay import Replayer, ReplayMode
 from parity.report import Summary
@@ -178,6 +178,7 @@ class ParityRunner:
     def stop(self) -> None:
         """Collect the facts (they need the environments), then tear everything down."""
         self.wait_started()
+        close_kept_connections()  # before the stack they lead to goes down
         if not self.owns_environments:
             for environment in self.environments.values():
                 environment.close()
@@ -239,7 +240,8 @@ class ParityRunner:
         if declared is not None:
             recording.ignores = recording.ignores.merge(declared)
         with RecordingSession(environment.base_url, recording,
-                              timeout=self.config.compare.request_timeout) as session:
+                              timeout=self.config.compare.request_timeout,
+                              keep_connections=side == "stack") as session:
             if environment.ca_bundle:
                 session.verify = environment.ca_bundle
             if side == "stack" and self.parity and replay != "off" and self.config.stack.has_frontend:

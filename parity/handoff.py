@@ -24,9 +24,11 @@ waits, so the two can never deadlock.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -76,6 +78,14 @@ class Handoff:
         app_url = session.stack.app_url if session.stack is not None else None
         self._write("environments.json", {"environments": described, "app_url": app_url,
                                           "settings_noise": settings_noise.to_dict()})
+
+    def remove(self) -> None:
+        """The controller, at the very end: the run's temp root goes with the session, but
+        the hand-off may outlive it (written while the start-up was failing, or before it
+        began) and takes the temp root with it when nothing else is left there."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.directory.parent.rmdir()
 
     def startup_failed(self, error: str) -> None:
         """The environments did not start (the controller): waiting workers stop waiting."""

@@ -116,7 +116,9 @@ class ParityRunner:
                                                 else f"parity: start-up crashed: {shown!r}")
                 failed()
 
-        self._starter = threading.Thread(target=start, name="parity-startup", daemon=True)
+        # Not a daemon: should the main thread end first, the interpreter still waits for it
+        # to tear down what it started.
+        self._starter = threading.Thread(target=start, name="parity-startup")
         self._starter.start()
 
     def wait_started(self, cancel: bool = False) -> None:
@@ -124,14 +126,16 @@ class ParityRunner:
         stopped where it is (Ctrl-C; nothing will run)."""
         starter, self._starter = self._starter, None
         if starter is not None:
-            if cancel and starter.is_alive():
-                proc.cancel_all()
-            starter.join()
+            assert self._starting is not None
+            with self._starting.signals_wait():  # it may be tearing down: never cut that short
+                if cancel and starter.is_alive():
+                    proc.cancel_all()
+                starter.join()
         if self._starting is not None and self.session is None:
             self._starting.restore_signal_handlers()  # it failed: nothing will tear it down
             self._starting = None
         crash, self._start_crash = self._start_crash, None
-        if crash is not None:
+        if crash is not None and not cancel:  # cancelled: whatever it raised, it was stopped
             raise crash
 
     def _new_session(self) -> ParitySession:
@@ -194,6 +198,8 @@ class ParityRunner:
             finally:
                 session.__exit__(None, None, None)
             self.meta.update(session.describe())
+        if self.owns_environments and self.handoff is not None:
+            self.handoff.remove()
 
     def environment(self, side: str) -> Environment:
         __tracebackhide__ = True

@@ -335,20 +335,29 @@ class ParitySession:
     # --- teardown --------------------------------------------------------------------------
     def _teardown(self) -> None:
         """Reverse order; further Ctrl-C / SIGTERM are ignored until everything is gone."""
+        with self.signals_wait():
+            started = time.monotonic()
+            if self.run is not None:
+                self.progress(f"parity run {self.run.id}: tearing down")
+            try:
+                self._exit.close()
+            finally:
+                self.timings.phases["teardown"] = round(time.monotonic() - started, 3)
+        self.restore_signal_handlers()
+
+    @contextlib.contextmanager
+    def signals_wait(self) -> Iterator[None]:
+        """Ctrl-C and SIGTERM only say "please wait" while the block runs (main thread only):
+        a teardown, or the main thread waiting for one in a start-up thread, is never cut short."""
         previous = {}
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 previous[signum] = signal.signal(signum, self._during_teardown)
-        started = time.monotonic()
-        if self.run is not None:
-            self.progress(f"parity run {self.run.id}: tearing down")
         try:
-            self._exit.close()
+            yield
         finally:
-            self.timings.phases["teardown"] = round(time.monotonic() - started, 3)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-            self.restore_signal_handlers()
 
     def _during_teardown(self, signum: int, frame: FrameType | None) -> None:
         self.progress("parity: tearing down, please wait (a second signal will not leave things behind)")

@@ -34,11 +34,12 @@ from parity.appsettings import declared_noise
 from parity.config import ParityConfig
 from parity.engine import client as engine_client
 from parity.environment import Environment
+from parity.errors import CommandError
 
 # At module level, not in the start-up threads: under pytest, parity's modules are
 # assertion-rewritten on import, and two threads building ASTs at once can fail on CPython
 # 3.11 (see parity.facts).
-from parity.images import build_images
+from parity.images import CANCELLED, build_images
 from parity.local import LocalServer
 from parity.noise import NoiseRules
 from parity.postgres import Postgres
@@ -145,7 +146,7 @@ class ParitySession:
             jobs["stack"] = functools.partial(self._stack_job, started)
             needs["stack"] = ("postgres", "images") if build_images else ("postgres",)
         with self.timings.phase("environments"):
-            self._parallel(jobs, needs)
+            self._parallel(jobs, needs, finish=("images",))
         self.local = self.locals.get("local")
         for side in (*self.locals.values(), self.stack):
             if side is not None:
@@ -293,9 +294,12 @@ class ParitySession:
         return value
 
     def _parallel(self, jobs: dict[str, Callable[[], Any]],
-                  needs: dict[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
+                  needs: dict[str, tuple[str, ...]] | None = None,
+                  finish: tuple[str, ...] = ()) -> dict[str, Any]:
         """Run start-up jobs in threads, each once the jobs it `needs` (listed before it) are
-        done; on a failure or Ctrl-C, stop the rest, then re-raise.
+        done; on a failure or Ctrl-C, stop the rest, then re-raise. A failure lets the jobs
+        named in `finish` end first (an image build: stopping one mid-step is Ctrl-C's
+        business; the next run needs the images anyway), and starts no job that was waiting.
 
         The error raised is the first one that happened: the others are usually just the
         cancellation it caused (an initdb killed because the image build failed), or the
@@ -305,6 +309,7 @@ class ParitySession:
         if len(jobs) == 1:
             name, job = next(iter(jobs.items()))
             return {name: job()}
+        failed = threading.Event()
         with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="parity") as pool:
             # A signal inside submit() would leave a job running that no future tracks (its
             # thread started, its future lost): it would start a stack after the teardown.
@@ -312,7 +317,7 @@ class ParitySession:
             with _signals_deferred() as deferred:
                 for name, job in jobs.items():
                     before = [named[need] for need in needs.get(name, ()) if need in named]
-                    named[name] = pool.submit(_after, before, job)
+                    named[name] = pool.submit(_after, before, job, failed)
             futures = {future: name for name, future in named.items()}
             pending = set(futures)
             first_error: BaseException | None = None
@@ -320,9 +325,13 @@ class ParitySession:
                 deferred.deliver()
                 while pending:
                     done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
-                    failed = [f for f in done if f.exception() is not None]
-                    if failed and first_error is None:
-                        first_error = failed[0].exception()
+                    errors = [f.exception() for f in done if f.exception() is not None]
+                    if errors and first_error is None:
+                        first_error = errors[0]
+                        failed.set()
+                        ending = [f for f in pending if futures[f] in finish]
+                        while ending:
+                            ending = list(wait(ending, timeout=0.2).not_done)
                         proc.cancel_all()
             except BaseException:
                 proc.cancel_all()
@@ -381,10 +390,13 @@ class ParitySession:
 _exit_lock = threading.Lock()
 
 
-def _after(before: list[Future[Any]], job: Callable[[], T]) -> T:
-    """A start-up job, once the ones it needs are done (their error is its error)."""
+def _after(before: list[Future[Any]], job: Callable[[], T], failed: threading.Event) -> T:
+    """A start-up job, once the ones it needs are done (their error is its error); not
+    started at all once another job failed."""
     for future in before:
         future.result()
+    if failed.is_set():
+        raise CommandError([], None, CANCELLED, "start-up")
     return job()
 
 

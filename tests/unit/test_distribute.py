@@ -258,3 +258,16 @@ def test_environments_reach_the_workers_with_their_ca_logs_and_settings_noise(tm
 
 def _never(seconds: float) -> None:
     raise AssertionError("waited for a description that was there")
+
+
+def test_the_controller_removes_the_hand_off_and_the_temp_root_it_left(tmp_path: Path) -> None:
+    root = tmp_path / "parity-run-r1"
+    handoff = Handoff(root / "handoff")
+    handoff.expect_twins(["t.py::a"])
+    handoff.startup_failed("parity: stack: release step failed")  # after the session removed root
+    handoff.remove()
+    assert not root.exists()
+    (root / "handoff").mkdir(parents=True)
+    (root / "other").write_text("the session's own: left to it")
+    Handoff(root / "handoff").remove()
+    assert not (root / "handoff").exists() and (root / "other").exists()

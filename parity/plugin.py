@@ -203,7 +203,9 @@ class ParityPlugin:
         except KeyboardInterrupt as stop:
             stopping = self.scheduler is not None and str(stop).startswith("stopping after")
             if background:
-                self.runner.wait_started(cancel=not stopping)  # -x: the tests that ran get a report
+                # Ctrl-C stops the start-up; -x lets it end (the tests that ran get a report);
+                # a failed start-up has ended (a crash is re-raised here).
+                self.runner.wait_started(cancel=not stopping and not self._interrupted)
                 if self._interrupted:  # by _startup_failed, not by Ctrl-C
                     self._exit_on_startup_error()
             if not stopping:

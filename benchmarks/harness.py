@@ -30,6 +30,8 @@ PHASES: tuple[tuple[str, str], ...] = (
     ("local server ready", "local server"),
     ("stack up and answering", "stack up"),
     ("environments ready", "environments"),
+    ("local side could test after", "local ready"),
+    ("stack side could test after", "stack ready"),
     ("start-up total", "startup"),
     ("tests", "tests"),
     ("facts (gathered, in the background)", "facts (gathered)"),

@@ -4,10 +4,14 @@ In `pytest --parity` without `-n`, the pytest-xdist controller owns the environm
 each side runs in a worker of its own (`parity.distribute`). Three things cross processes:
 
     <run tmp>/handoff/
-      environments.json     controller -> workers: how to use each environment (base URL,
-                            database URL, testinfra host, logs, CA bundle, the app server's
-                            URL) and the noise the app's settings imply; 0600, it holds the
-                            database password
+      ready/<name>.json     controller -> [local] worker (and [local-rerun]): how to use its
+                            environment (base URL, database URL, testinfra host, logs), as
+                            soon as it is up: it tests while the stack still starts
+      environments.json     controller -> workers: every environment (the same, with the
+                            stack's CA bundle), the app server's URL and the noise the app's
+                            settings imply, once all are up; the [stack] worker waits for it
+      startup.failed        controller -> workers: the environments did not start (why)
+                            (the environment files are 0600: they hold the database password)
       twins.json            controller -> [stack] worker: the tests whose [local] twin runs
       local/<sha1>.json     [local] worker -> [stack] worker: a test's finished [local]
                             recording, or `null` (it errored before recording, or crashed)
@@ -20,9 +24,11 @@ waits, so the two can never deadlock.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -60,41 +66,59 @@ class Handoff:
     _expected: frozenset[str] | None = None
 
     # --- environments: controller -> workers -------------------------------------------------
+    def publish_ready(self, session: ParitySession, name: str) -> None:
+        """One local environment is ready (the controller, from a start-up thread): its
+        worker may start its tests, while the others still start."""
+        self._write(f"ready/{name}.json", _describe(session, name))
+
     def publish(self, session: ParitySession, settings_noise: NoiseRules) -> None:
         """Describe the session's environments for the workers (the controller, once they are
-        up), with the noise the app's settings imply (it needs both sides' settings)."""
-        described: dict[str, Any] = {}
-        for name, environment in session.environments.items():
-            server = session.locals.get(name)
-            if server is not None:
-                logs: dict[str, Any] = {"file": str(server.log_path)}
-            else:
-                assert session.stack is not None
-                argv, cwd = session.stack.compose_argv("logs", "--no-color", "--tail", "200")
-                logs = {"argv": argv, "cwd": str(cwd) if cwd else None,
-                        "variables": session.stack.compose_variables()}
-            described[name] = {"name": environment.name, "base_url": environment.base_url,
-                               "database_url": environment.database_url,
-                               "host_spec": environment.host_spec, "logs": logs,
-                               "ca_bundle": environment.ca_bundle}
+        all up), with the noise the app's settings imply (it needs both sides' settings)."""
+        described = {name: _describe(session, name) for name in session.environments}
         app_url = session.stack.app_url if session.stack is not None else None
         self._write("environments.json", {"environments": described, "app_url": app_url,
                                           "settings_noise": settings_noise.to_dict()})
 
-    def environments(self) -> tuple[dict[str, Environment], str | None, NoiseRules]:
+    def remove(self) -> None:
+        """The controller, at the very end: the run's temp root goes with the session, but
+        the hand-off may outlive it (written while the start-up was failing, or before it
+        began) and takes the temp root with it when nothing else is left there."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.directory.parent.rmdir()
+
+    def startup_failed(self, error: str) -> None:
+        """The environments did not start (the controller): waiting workers stop waiting."""
+        self._write("startup.failed", error)
+
+    def environments(self, sleep: Callable[[float], None] = time.sleep
+                     ) -> tuple[dict[str, Environment], str | None, NoiseRules]:
         """The environments the controller published, the stack's app server URL, and the
-        noise the app's settings imply."""
-        path = self.directory / "environments.json"
+        noise the app's settings imply; waits until they are all up."""
+        path = self._wait_for("environments.json", sleep)
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as error:
             raise ParityError(f"parity: the environments of this run are not described at {path} "
                               f"({error}); the controller did not start them: see its output") from None
-        found = {name: Environment(spec["name"], spec["base_url"], spec["database_url"],
-                                   spec["host_spec"], _logs_reader(spec["logs"]),
-                                   ca_bundle=spec.get("ca_bundle"))
-                 for name, spec in data["environments"].items()}
+        found = {name: _environment(spec) for name, spec in data["environments"].items()}
         return found, data.get("app_url"), NoiseRules.from_dict(data.get("settings_noise", {}))
+
+    def environment(self, name: str, sleep: Callable[[float], None] = time.sleep) -> Environment:
+        """One local environment, as soon as it is ready (`publish_ready`)."""
+        path = self._wait_for(f"ready/{name}.json", sleep)
+        return _environment(json.loads(path.read_text()))
+
+    def _wait_for(self, name: str, sleep: Callable[[float], None]) -> Path:
+        path, failed = self.directory / name, self.directory / "startup.failed"
+        pause = _POLL_FIRST
+        while not path.exists():
+            if failed.exists():
+                raise ParityError(f"{json.loads(failed.read_text())} (the environments did not "
+                                  "start: the main pytest process says why)")
+            sleep(pause)
+            pause = min(pause * 2, _POLL_MAX)
+        return path
 
     # --- twins: [local] worker -> [stack] worker ----------------------------------------------
     def expect_twins(self, test_ids: Iterable[str]) -> None:
@@ -154,6 +178,27 @@ class Handoff:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+
+def _describe(session: ParitySession, name: str) -> dict[str, Any]:
+    """How a worker uses one of the session's environments."""
+    environment = session.environments[name]
+    server = session.locals.get(name)
+    if server is not None:
+        logs: dict[str, Any] = {"file": str(server.log_path)}
+    else:
+        assert session.stack is not None
+        argv, cwd = session.stack.compose_argv("logs", "--no-color", "--tail", "200")
+        logs = {"argv": argv, "cwd": str(cwd) if cwd else None,
+                "variables": session.stack.compose_variables()}
+    return {"name": environment.name, "base_url": environment.base_url,
+            "database_url": environment.database_url, "host_spec": environment.host_spec,
+            "logs": logs, "ca_bundle": environment.ca_bundle}
+
+
+def _environment(spec: dict[str, Any]) -> Environment:
+    return Environment(spec["name"], spec["base_url"], spec["database_url"], spec["host_spec"],
+                       _logs_reader(spec["logs"]), ca_bundle=spec.get("ca_bundle"))
 
 
 def _digest(test_id: str) -> str:

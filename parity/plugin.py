@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import threading
 from collections.abc import Generator, Sequence
 from pathlib import Path
@@ -91,6 +92,9 @@ class ParityPlugin:
         self._nodes = 0
         self.scheduler: distribute.SideScheduling | None = None
         self.session: pytest.Session | None = None
+        self._in_loop = False
+        """A concurrent run's controller is in pytest-xdist's loop (its start-up may stop it)."""
+        self._interrupted = False
         # Workers too: a worker whose controller died stops itself with SIGINT (execnet).
         self._inherited_sigint = take_sigint()
 
@@ -186,34 +190,71 @@ class ParityPlugin:
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         self.session = session
         if self.mode == "concurrent":
-            # The controller starts the environments while its workers start and collect; a
-            # worker reads their description once it gets its first test (parity.handoff).
+            # The controller starts the environments in a thread while its workers start,
+            # collect and run: each side's worker waits for its own (parity.handoff).
             needs = not self.worker and not session.config.option.collectonly
         else:
             needs = any("parity_side" in getattr(item, "fixturenames", ()) for item in session.items) \
                 and not self._controller() and not session.config.option.collectonly
-        if needs:
+        background = needs and self.mode == "concurrent"
+        if background:
+            self._in_loop = True
+            self.runner.start_in_background(failed=self._startup_failed)
+        elif needs:
             self.runner.start()
-            error = self.runner.startup_error
-            if error is not None:
-                secrets = self.runner.secrets()  # an app may print its DATABASE_URL as it fails
-                details = [parity_report.redact(line, secrets) for line in str(error).splitlines()[1:]]
-                message = parity_report.redact(f"parity: {error.one_line()}", secrets)
-                if self.worker:  # -n: the controller says it and stops the run (testnodedown)
-                    self.config.workeroutput[STARTUP_ERROR_OUTPUT] = {  # type: ignore[attr-defined]
-                        "message": message, "details": details, "exit_code": error.exit_code}
-                self._startup_failed(message, details, error.exit_code)
+            self._exit_on_startup_error()
         try:
-            result = yield
+            try:
+                result = yield
+            finally:
+                with _loop_lock:
+                    self._in_loop = False
         except KeyboardInterrupt as stop:
-            if self.scheduler is None or not str(stop).startswith("stopping after"):
+            stopping = self.scheduler is not None and str(stop).startswith("stopping after")
+            if background:
+                # Ctrl-C stops the start-up; -x lets it end (the tests that ran get a report);
+                # a failed start-up has ended (a crash is re-raised here).
+                self.runner.wait_started(cancel=not stopping and not self._interrupted)
+                if self._interrupted:  # by _startup_failed, not by Ctrl-C
+                    self._exit_on_startup_error()
+            if not stopping:
                 raise
             # -x / --maxfail: pytest-xdist stops as if interrupted (exit 2); a serial run fails (1).
             session.shouldfail = str(stop)
             raise session.Failed(str(stop)) from None
-        if self.scheduler is not None and self.scheduler.refused:
-            raise session.Interrupted(self.scheduler.refused)
+        refused = self.scheduler.refused if self.scheduler is not None else None
+        if background:
+            self.runner.wait_started(cancel=bool(refused))
+        if refused:
+            raise session.Interrupted(refused)
+        if background:
+            self._exit_on_startup_error()  # it failed after the loop had ended
         return result
+
+    def _startup_failed(self) -> None:
+        """From the start-up thread: the environments did not start. The test loop stops, as a
+        serial run never starts it (the workers got the error through the hand-off)."""
+        with _loop_lock:
+            if self._in_loop:
+                self._interrupted = True
+                _thread.interrupt_main()
+
+    def _exit_on_startup_error(self) -> None:
+        error = self.runner.startup_error
+        if error is None:
+            return
+        secrets = self.runner.secrets()  # an app may print its DATABASE_URL as it fails
+        details = [parity_report.redact(line, secrets) for line in str(error).splitlines()[1:]]
+        message = parity_report.redact(f"parity: {error.one_line()}", secrets)
+        if self.worker:  # -n: the controller says it and stops the run (testnodedown)
+            self.config.workeroutput[STARTUP_ERROR_OUTPUT] = {  # type: ignore[attr-defined]
+                "message": message, "details": details, "exit_code": error.exit_code}
+        self._exit_with(message, details, error.exit_code)
+
+    def _exit_with(self, message: str, details: list[str], exit_code: int) -> None:
+        if details:  # the failing step's log tail: the one line alone rarely says why
+            self._progress("\n".join(["parity: last log lines:", *details]))
+        pytest.exit(message, returncode=exit_code)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -249,11 +290,6 @@ class ParityPlugin:
             report.user_properties = [(name, value) for name, value in report.user_properties
                                       if name not in INTERNAL_PROPERTIES]
 
-    def _startup_failed(self, message: str, details: list[str], exit_code: int) -> None:
-        if details:  # the failing step's log tail: the one line alone rarely says why
-            self._progress("\n".join(["parity: last log lines:", *details]))
-        pytest.exit(message, returncode=exit_code)
-
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         """xdist: with -n, every worker ran both environments: take the first worker's facts.
@@ -264,7 +300,7 @@ class ParityPlugin:
         failed = output.get(STARTUP_ERROR_OUTPUT)
         if failed and not self.worker:
             distribute.stop_workers(self.config)
-            self._startup_failed(str(failed["message"]), list(failed["details"]), int(failed["exit_code"]))
+            self._exit_with(str(failed["message"]), list(failed["details"]), int(failed["exit_code"]))
         if output.get(FACTS_OUTPUT) and not self.runner.facts:
             self.runner.facts = list(output[FACTS_OUTPUT])
         side = getattr(node, "workerinput", {}).get(distribute.SIDE_INPUT)
@@ -315,6 +351,7 @@ class ParityPlugin:
             terminalreporter.write_line(f"summary appended to GITHUB_STEP_SUMMARY ({self.step_summary})")
 
 
+_loop_lock = threading.Lock()
 _progress_lock = threading.RLock()
 """Reentrant: a signal handler (teardown's "please wait") may print while the main thread prints."""
 FACTS_OUTPUT = "parity_facts"

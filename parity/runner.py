@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,13 +21,15 @@ from typing import Any
 from parity.comparison.compare import NoiseRules, Verdict, compare, default_noise
 from parity.comparison.layers import attribute
 from parity.comparison.learn import learn_noise
-from parity.comparison.recording import Recording, RecordingSession, base_test_id, side_of
+from parity.comparison.recording import Recording, RecordingSession, base_test_id, close_kept_connections, side_of
 from parity.comparison.replay import Replayer, ReplayMode
 from parity.configuration import ParityConfig
 from parity.environments.environment import Environment
 from parity.environments.session import RERUN, ParitySession
 from parity.handoff import Handoff
 from parity.reports.summary import Summary
+from parity.reports.terminal import describe_verdict
+from parity.support import proc
 from parity.support.errors import ParityError
 from parity.support.redaction import is_secret_variable
 
@@ -38,6 +41,8 @@ SIDES = ("local", "stack")
 RERUN_SIDE = RERUN
 """--parity-noise=learn runs the local side a second time, against an environment of its own
 (own database, release step and dev server), in the same order; what differs is noise."""
+EARLY_SIDES = ("local", RERUN_SIDE)
+"""In a concurrent run, these sides' workers start as soon as their own environment is up."""
 
 
 @dataclass
@@ -68,6 +73,9 @@ class ParityRunner:
     environments: dict[str, Environment] = field(default_factory=dict)
     app_url: str | None = None
     """The stack's app server, straight (for replays); None when it is not published."""
+    _starting: ParitySession | None = field(default=None, repr=False)
+    _starter: threading.Thread | None = field(default=None, repr=False)
+    _start_crash: BaseException | None = field(default=None, repr=False)
 
     @property
     def sides(self) -> tuple[str, ...]:
@@ -85,19 +93,65 @@ class ParityRunner:
 
     # --- environments ------------------------------------------------------------------
     def start(self) -> None:
-        if not self.owns_environments:
-            assert self.handoff is not None
+        """Start the environments in this process (serial runs, `-n` workers)."""
+        self._start(self._new_session())
+
+    def start_in_background(self, failed: Callable[[], None]) -> None:
+        """A concurrent run's controller: start the environments in a thread while the workers
+        run; each local environment goes to its worker as soon as it is up (the [local] side
+        tests while the stack still starts). `failed` is called from that thread when they did
+        not start. `wait_started()` joins it."""
+        session = self._new_session()
+        session.install_signal_handlers()  # main thread: SIGTERM tears down as Ctrl-C does
+        self._starting = session
+
+        def start() -> None:
             try:
-                self.environments, self.app_url, self.settings_noise = self.handoff.environments()
-            except ParityError as error:
-                self.startup_error = error
-            self.__dict__.pop("noise", None)  # rebuilt with what the settings declare
-            return
+                self._start(session)
+            except BaseException as error:  # not parity's own: re-raised by wait_started()
+                self._start_crash = error
+            if self.startup_error is not None or self._start_crash is not None:
+                if self.handoff is not None:
+                    shown = self.startup_error or self._start_crash
+                    self.handoff.startup_failed(self.startup_error.one_line() if self.startup_error
+                                                else f"parity: start-up crashed: {shown!r}")
+                failed()
+
+        # Not a daemon: should the main thread end first, the interpreter still waits for it
+        # to tear down what it started.
+        self._starter = threading.Thread(target=start, name="parity-startup")
+        self._starter.start()
+
+    def wait_started(self, cancel: bool = False) -> None:
+        """The background start-up is over (main thread): done, failed, or with `cancel`
+        stopped where it is (Ctrl-C; nothing will run)."""
+        starter, self._starter = self._starter, None
+        if starter is not None:
+            assert self._starting is not None
+            with self._starting.signals_wait():  # it may be tearing down: never cut that short
+                if cancel and starter.is_alive():
+                    proc.cancel_all()
+                starter.join()
+        if self._starting is not None and self.session is None:
+            self._starting.restore_signal_handlers()  # it failed: nothing will tear it down
+            self._starting = None
+        crash, self._start_crash = self._start_crash, None
+        if crash is not None and not cancel:  # cancelled: whatever it raised, it was stopped
+            raise crash
+
+    def _new_session(self) -> ParitySession:
         environments = SIDES if self.parity else ("local",)
         if self.learn:
             environments = (*environments, RERUN_SIDE)
-        session = ParitySession(self.config, environments=environments, progress=self.progress,
-                                run_id=self.run_id)
+        return ParitySession(self.config, environments=environments, progress=self.progress,
+                             run_id=self.run_id, on_ready=self._publish_ready)
+
+    def _publish_ready(self, name: str, environment: Environment) -> None:
+        """A local environment is up: its worker may start (the stack's waits for them all)."""
+        if name in EARLY_SIDES and self.handoff is not None and self._starting is not None:
+            self.handoff.publish_ready(self._starting, name)
+
+    def _start(self, session: ParitySession) -> None:
         try:
             session.__enter__()
         except ParityError as error:
@@ -113,8 +167,23 @@ class ParityRunner:
             self.handoff.publish(session, self.settings_noise)
         self.tests_started = time.monotonic()
 
+    def _receive(self, side: str) -> None:
+        """A concurrent run's worker: its side's environment from the controller, waited for
+        (the stack's comes with what the app's settings declare, once all are up)."""
+        assert self.handoff is not None
+        try:
+            if side in EARLY_SIDES:
+                self.environments[side] = self.handoff.environment(side)
+                return
+            self.environments, self.app_url, self.settings_noise = self.handoff.environments()
+        except ParityError as error:
+            self.startup_error = error
+        self.__dict__.pop("noise", None)  # rebuilt with what the settings declare
+
     def stop(self) -> None:
         """Collect the facts (they need the environments), then tear everything down."""
+        self.wait_started()
+        close_kept_connections()  # before the stack they lead to goes down
         if not self.owns_environments:
             for environment in self.environments.values():
                 environment.close()
@@ -130,11 +199,16 @@ class ParityRunner:
             finally:
                 session.__exit__(None, None, None)
             self.meta.update(session.describe())
+        if self.owns_environments and self.handoff is not None:
+            self.handoff.remove()
 
     def environment(self, side: str) -> Environment:
         __tracebackhide__ = True
-        if not self.environments and self.startup_error is None:
-            self.start()
+        if self.startup_error is None:
+            if self.owns_environments and not self.environments:
+                self.start()
+            elif not self.owns_environments and side not in self.environments:
+                self._receive(side)
         if self.startup_error is not None:
             raise self.startup_error
         return self.environments[side]
@@ -173,7 +247,8 @@ class ParityRunner:
         if declared is not None:
             recording.ignores = recording.ignores.merge(declared)
         with RecordingSession(environment.base_url, recording,
-                              timeout=self.config.compare.request_timeout) as session:
+                              timeout=self.config.compare.request_timeout,
+                              keep_connections=side == "stack") as session:
             if environment.ca_bundle:
                 session.verify = environment.ca_bundle
             if side == "stack" and self.parity and replay != "off" and self.config.stack.has_frontend:
@@ -305,24 +380,3 @@ class ParityRunner:
             if name in ("PGPASSWORD", "PARITY_DATABASE_URL") or is_secret_variable(name):
                 found.append(value)
         return [s for s in found if s]
-
-
-def describe_verdict(verdict: Verdict) -> str:
-    """The divergence as the failing [stack] test shows it: what, where, both values."""
-    lines = [f"parity: [stack] {verdict.kind} from [local] ({len(verdict.differences)} difference"
-             f"{'s' if len(verdict.differences) != 1 else ''})"]
-    if verdict.kind == "outcome":
-        lines.append(f"  local: {verdict.local_outcome}  {verdict.failures.get('local') or ''}".rstrip())
-        lines.append(f"  stack: {verdict.stack_outcome}  {verdict.failures.get('stack') or ''}".rstrip())
-    if verdict.layer:
-        lines.append(f"  layer: {verdict.layer}")
-        lines += [f"    - {line}" for line in verdict.evidence]
-    shown = [d for d in verdict.differences if not (verdict.kind == "outcome" and d.field == "outcome")]
-    for difference in shown[:10]:  # the outcomes are said above
-        where = f"#{difference.exchange + 1} {difference.request}" if difference.exchange is not None else ""
-        lines.append(f"  {where} {difference.field}".rstrip())
-        lines.append(f"    local: {difference.local}")
-        lines.append(f"    stack: {difference.stack}")
-        if difference.diff:
-            lines += ["    " + line for line in difference.diff.splitlines()[:20]]
-    return "\n".join(lines)

@@ -2,7 +2,12 @@
 
 It writes, to the file named by PARITY_BENCH_PROBE, what only the pytest process can see:
 
-- `tests_wall`: first test start to last test end (the test phase, as the controller sees it);
+- `tests_wall`: the test phase, as the controller sees it: from when every environment is
+  ready (or the first test start, if later) to the last test end. A concurrent run's [local]
+  worker starts its tests as soon as its own environment is up, while the stack still starts:
+  what it does before the stack is ready is start-up's shadow, not the test phase.
+  `tests_wall_from_first_test` is first test start (its setup may wait for its environment)
+  to last test end;
 - `durations`: the sum of pytest's setup/call/teardown durations per side;
 - `overhead`: seconds spent inside parity's recording ("record": RecordingSession._record and
   _record_failure), carrying recordings in test reports ("report": Recording.to_dict,
@@ -149,6 +154,18 @@ class Probe:
         per_side = self.durations.setdefault(side, {})
         per_side[report.when] = per_side.get(report.when, 0.0) + report.duration
 
+    def _test_phase(self) -> float | None:
+        """From when every environment is ready (and a test started) to the last test's end.
+        A concurrent run's [local] worker starts while the stack still starts: those tests
+        ran in start-up's shadow, and its first test's setup waits for its environment."""
+        if self.first is None or self.last is None:
+            return None
+        from parity.fixtures import runner_key
+
+        runner = self.config.stash.get(runner_key, None)
+        ready = getattr(runner, "tests_started", None)
+        return round(self.last - max(self.first, ready or self.first), 3)
+
     def pytest_sessionfinish(self) -> None:
         if hasattr(self.config, "workerinput"):  # before xdist sends the worker's output home
             self.config.workeroutput[WORKER_OUTPUT] = {  # type: ignore[attr-defined]
@@ -166,7 +183,8 @@ class Probe:
         work = {k: v for k, v in _clock.seconds.items() if k not in WAITS}
         document = {
             "tests": self.tests,
-            "tests_wall": None if self.first is None or self.last is None
+            "tests_wall": self._test_phase(),
+            "tests_wall_from_first_test": None if self.first is None or self.last is None
             else round(self.last - self.first, 3),
             "durations": {side: {k: round(v, 3) for k, v in phases.items()}
                           for side, phases in self.durations.items()},

@@ -3,10 +3,13 @@
 Start-up runs as much in parallel as the dependencies allow:
 
     sweep leftovers of dead runs
-    ├── Postgres start ─┐
-    └── image build ────┴── one database per environment
-                            ├── local: release step, runserver
-                            └── stack: (build script), release step, compose up
+    ├── Postgres start ──┬── local: its database, release step, runserver     -> ready
+    │                    └─┐
+    └── image build ───────┴── stack: its database, (build script), release
+                                      step, compose up                        -> ready
+
+Each environment is announced as soon as it is ready (`on_ready`): a concurrent run's
+[local] worker starts its tests then, while the stack is still building or coming up.
 
 Teardown runs in reverse on every exit path: normal end, exception, Ctrl-C, SIGTERM.
 """
@@ -14,12 +17,13 @@ Teardown runs in reverse on every exit path: normal end, exception, Ctrl-C, SIGT
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
@@ -39,9 +43,11 @@ from parity.environments.local import LocalServer
 from parity.environments.postgres.server import Postgres
 from parity.environments.runs import Run
 from parity.environments.stack.stack import Stack
+from parity.environments.startup import run_parallel
 from parity.machine import standins
 from parity.machine.engine import client as engine_client
 from parity.support import proc
+from parity.support.interrupts import raise_interrupt
 
 T = TypeVar("T")
 ENVIRONMENTS = ("local", "stack")
@@ -74,8 +80,11 @@ class ParitySession:
         environments: tuple[str, ...] = ENVIRONMENTS,
         progress: Callable[[str], None] = lambda line: None,
         run_id: str | None = None,
+        on_ready: Callable[[str, Environment], None] = lambda name, environment: None,
     ) -> None:
         self.config = config
+        self.on_ready = on_ready
+        """Called (from a start-up thread) as each environment is ready, before the others are."""
         self.wanted = environments
         self.progress = progress
         self.run_id = run_id
@@ -88,6 +97,7 @@ class ParitySession:
         """Every local dev server by environment name: "local", and RERUN when wanted."""
         self.stack: Stack | None = None
         self.environments: dict[str, Environment] = {}
+        self._databases: dict[str, Any] = {}
         self.timings = Timings()
         self._exit = contextlib.ExitStack()
         self._facts_future: Future[tuple[dict[str, object], dict[str, object]]] | None = None
@@ -95,7 +105,7 @@ class ParitySession:
 
     # --- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> ParitySession:
-        self._install_signal_handlers()
+        self.install_signal_handlers()
         try:
             self._start()
         except BaseException:
@@ -125,54 +135,64 @@ class ParitySession:
         if want_stack:
             with self.timings.phase("base images"):
                 self._choose_base_images(strict=build_images)
-        with self.timings.phase("postgres+images"):
-            jobs: dict[str, Callable[[], Any]] = {"postgres": self._start_postgres}
-            if build_images:
-                jobs["images"] = self._build_images
-            self._parallel(jobs)
-        assert self.postgres is not None
-
-        databases = {}
-        with self.timings.phase("databases"):
-            for name in self.wanted:
-                databases[name] = self.postgres.create_database(
-                    self.postgres.database_name(name.replace("-", "_")))
-
+        # Each side starts as soon as what it needs is there, and is announced (`on_ready`)
+        # at once: a concurrent run's [local] worker tests while the images build and the
+        # stack releases and comes up.
+        jobs: dict[str, Callable[[], Any]] = {"postgres": self._start_postgres}
+        needs: dict[str, tuple[str, ...]] = {}
+        if build_images:
+            jobs["images"] = self._build_images
+        for name in ("local", RERUN):
+            if name in self.wanted:
+                jobs[name], needs[name] = self._local_job(name, started), ("postgres",)
+        if want_stack:
+            jobs["stack"] = functools.partial(self._stack_job, started)
+            needs["stack"] = ("postgres", "images") if build_images else ("postgres",)
         with self.timings.phase("environments"):
-            jobs = {name: self._local_job(name, databases[name])
-                    for name in ("local", RERUN) if name in self.wanted}
-            if want_stack:
-                jobs["stack"] = lambda: self._enter(Stack(
-                    self.config, databases["stack"].env("container"), run=self._run(),
-                    images=self.images, progress=self.progress))
-            results = self._parallel(jobs)
-        self.locals = {name: results[name] for name in ("local", RERUN) if name in results}
+            run_parallel(jobs, needs, finish=("images",))
         self.local = self.locals.get("local")
-        self.stack = results.get("stack")
         for side in (*self.locals.values(), self.stack):
             if side is not None:
                 self.timings.phases.update({f"{side.name} {step}": s for step, s in side.timings.items()})
-
-        for name, server in self.locals.items():
-            # The rerun is the local side run again: tests see it as "local".
-            self.environments[name] = Environment(
-                "local", server.base_url, databases[name].url("local"), "local://", server.logs)
-        if self.stack is not None:
-            stack = self.stack
-            self.environments["stack"] = Environment(
-                "stack", stack.base_url, databases["stack"].url("local"),
-                f"docker://{stack.container_name()}", stack.logs, ca_bundle=stack.ca_bundle)
-        for environment in self.environments.values():
-            self._exit.callback(environment.close)
         if self.local is not None and self.stack is not None:
-            self._start_facts(databases)
+            self._start_facts(self._databases)
         self.timings.phases["startup"] = round(time.monotonic() - started, 3)
         self.progress(f"environments ready in {time.monotonic() - started:.1f}s: "
                       + ", ".join(f"{e.name} {e.base_url}" for e in self.environments.values()))
 
-    def _local_job(self, name: str, database: Any) -> Callable[[], LocalServer]:
-        return lambda: self._enter(LocalServer(self.config, database.env("local"), run=self.run,
-                                               progress=self.progress, name=name))
+    def _database(self, name: str) -> Any:
+        assert self.postgres is not None
+        database = self.postgres.create_database(self.postgres.database_name(name.replace("-", "_")))
+        self._databases[name] = database
+        return database
+
+    def _local_job(self, name: str, started: float) -> Callable[[], LocalServer]:
+        def job() -> LocalServer:
+            database = self._database(name)
+            server = self._enter(LocalServer(self.config, database.env("local"), run=self.run,
+                                             progress=self.progress, name=name))
+            self.locals[name] = server
+            # The rerun is the local side run again: tests see it as "local".
+            self._ready(name, Environment("local", server.base_url, database.url("local"),
+                                          "local://", server.logs), started)
+            return server
+        return job
+
+    def _stack_job(self, started: float) -> Stack:
+        database = self._database("stack")
+        stack = self.stack = self._enter(Stack(self.config, database.env("container"), run=self._run(),
+                                               images=self.images, progress=self.progress))
+        self._ready("stack", Environment("stack", stack.base_url, database.url("local"),
+                                         f"docker://{stack.container_name()}", stack.logs,
+                                         ca_bundle=stack.ca_bundle), started)
+        return stack
+
+    def _ready(self, name: str, environment: Environment, started: float) -> None:
+        with _exit_lock:
+            self._exit.callback(environment.close)
+        self.environments[name] = environment
+        self.timings.phases[f"{name} ready"] = round(time.monotonic() - started, 3)
+        self.on_ready(name, environment)
 
     def _choose_base_images(self, *, strict: bool) -> None:
         """The configured base images, or parity's stand-ins where they are not available.
@@ -276,108 +296,50 @@ class ParitySession:
             self._exit.push(exit_timed)
         return value
 
-    def _parallel(self, jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
-        """Run start-up jobs in threads; on a failure or Ctrl-C, stop the rest, then re-raise.
-
-        The error raised is the first one that happened: the others are usually just the
-        cancellation it caused (an initdb killed because the image build failed).
-        """
-        if len(jobs) == 1:
-            name, job = next(iter(jobs.items()))
-            return {name: job()}
-        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="parity") as pool:
-            # A signal inside submit() would leave a job running that no future tracks (its
-            # thread started, its future lost): it would start a stack after the teardown.
-            with _signals_deferred() as deferred:
-                futures = {pool.submit(job): name for name, job in jobs.items()}
-            pending = set(futures)
-            first_error: BaseException | None = None
-            try:
-                deferred.deliver()
-                while pending:
-                    done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
-                    failed = [f for f in done if f.exception() is not None]
-                    if failed and first_error is None:
-                        first_error = failed[0].exception()
-                        proc.cancel_all()
-            except BaseException:
-                proc.cancel_all()
-                wait(pending)
-                raise
-            if first_error is not None:
-                raise first_error
-            return {name: future.result() for future, name in futures.items()}
-
     # --- teardown --------------------------------------------------------------------------
     def _teardown(self) -> None:
         """Reverse order; further Ctrl-C / SIGTERM are ignored until everything is gone."""
+        with self.signals_wait():
+            started = time.monotonic()
+            if self.run is not None:
+                self.progress(f"parity run {self.run.id}: tearing down")
+            try:
+                self._exit.close()
+            finally:
+                self.timings.phases["teardown"] = round(time.monotonic() - started, 3)
+        self.restore_signal_handlers()
+
+    @contextlib.contextmanager
+    def signals_wait(self) -> Iterator[None]:
+        """Ctrl-C and SIGTERM only say "please wait" while the block runs (main thread only):
+        a teardown, or the main thread waiting for one in a start-up thread, is never cut short."""
         previous = {}
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 previous[signum] = signal.signal(signum, self._during_teardown)
-        started = time.monotonic()
-        if self.run is not None:
-            self.progress(f"parity run {self.run.id}: tearing down")
         try:
-            self._exit.close()
+            yield
         finally:
-            self.timings.phases["teardown"] = round(time.monotonic() - started, 3)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-            self._restore_signal_handlers()
 
     def _during_teardown(self, signum: int, frame: FrameType | None) -> None:
         self.progress("parity: tearing down, please wait (a second signal will not leave things behind)")
 
-    def _install_signal_handlers(self) -> None:
+    def install_signal_handlers(self) -> None:
+        """SIGTERM tears down as Ctrl-C does (main thread only: the caller of a session that
+        starts in another thread calls this first, and `restore_signal_handlers` after)."""
         # pytest has no SIGTERM handler: without one a CI cancellation would kill us mid-run.
         if threading.current_thread() is not threading.main_thread():
             return
-        self._old_handlers[signal.SIGTERM] = signal.signal(signal.SIGTERM, _raise_interrupt)
+        self._old_handlers[signal.SIGTERM] = signal.signal(signal.SIGTERM, raise_interrupt)
 
-    def _restore_signal_handlers(self) -> None:
+    def restore_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
         for signum, handler in self._old_handlers.items():
             signal.signal(signum, handler)
         self._old_handlers.clear()
 
 
 _exit_lock = threading.Lock()
-
-
-class _Deferred:
-    def __init__(self) -> None:
-        self.received: list[tuple[int, Any]] = []
-
-    def deliver(self) -> None:
-        """Act on the first signal that arrived meanwhile, as its own handler would have."""
-        for signum, handler in self.received[:1]:
-            if handler is signal.SIG_IGN:
-                continue
-            if callable(handler):
-                handler(signum, None)  # default_int_handler, _raise_interrupt: they raise
-            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[_Deferred]:
-    """Hold SIGINT and SIGTERM back while the block runs (main thread only); `deliver()` them after."""
-    deferred = _Deferred()
-    if threading.current_thread() is not threading.main_thread():
-        yield deferred
-        return
-    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-
-    def hold(signum: int, frame: FrameType | None) -> None:
-        deferred.received.append((signum, previous[signal.Signals(signum)]))
-
-    for signum in previous:
-        signal.signal(signum, hold)
-    try:
-        yield deferred
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")

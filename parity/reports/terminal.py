@@ -9,7 +9,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable
 
-from parity.comparison.compare import Difference
+from parity.comparison.compare import Difference, Verdict
 from parity.reports.diffview import side_by_side_rows
 from parity.reports.summary import Summary, counts_line, declared_rows, exchange_label, policy_notes, redact
 
@@ -120,3 +120,24 @@ def _difference_lines(difference: Difference, width: int) -> list[str]:
 
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def describe_verdict(verdict: Verdict) -> str:
+    """The divergence as the failing [stack] test shows it: what, where, both values."""
+    lines = [f"parity: [stack] {verdict.kind} from [local] ({len(verdict.differences)} difference"
+             f"{'s' if len(verdict.differences) != 1 else ''})"]
+    if verdict.kind == "outcome":
+        lines.append(f"  local: {verdict.local_outcome}  {verdict.failures.get('local') or ''}".rstrip())
+        lines.append(f"  stack: {verdict.stack_outcome}  {verdict.failures.get('stack') or ''}".rstrip())
+    if verdict.layer:
+        lines.append(f"  layer: {verdict.layer}")
+        lines += [f"    - {line}" for line in verdict.evidence]
+    shown = [d for d in verdict.differences if not (verdict.kind == "outcome" and d.field == "outcome")]
+    for difference in shown[:10]:  # the outcomes are said above
+        where = f"#{difference.exchange + 1} {difference.request}" if difference.exchange is not None else ""
+        lines.append(f"  {where} {difference.field}".rstrip())
+        lines.append(f"    local: {difference.local}")
+        lines.append(f"    stack: {difference.stack}")
+        if difference.diff:
+            lines += ["    " + line for line in difference.diff.splitlines()[:20]]
+    return "\n".join(lines)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from types import FrameType
 from typing import Any
 
 
@@ -29,3 +30,7 @@ def take_sigint() -> Any:
 def give_back_sigint(inherited: Any) -> None:
     if inherited is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, inherited)
+
+
+def raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")

@@ -15,6 +15,7 @@ from parity import distribute
 from parity.comparison.recording import Exchange, Recording, base_test_id, side_of
 from parity.handoff import Handoff
 from parity.progress import PairMarks
+from parity.support.errors import ParityError
 
 SIDES = ("local", "stack")
 LEARN = ("local", "stack", "local-rerun")
@@ -169,9 +170,26 @@ def test_a_gone_local_worker_ends_the_wait(tmp_path: Path) -> None:
     assert len(sleeps) == 5 and sleeps[0] < sleeps[-1] <= 0.02  # polls back off, capped
 
 
-def test_environments_without_a_description_say_where_they_looked(tmp_path: Path) -> None:
+def test_environments_with_a_broken_description_say_where_they_looked(tmp_path: Path) -> None:
+    (tmp_path / "environments.json").write_text("{")
     with pytest.raises(Exception, match="not described at .*environments.json"):
         Handoff(tmp_path).environments()
+
+
+def test_waiting_workers_stop_waiting_when_the_start_up_failed(tmp_path: Path) -> None:
+    controller, worker = Handoff(tmp_path), Handoff(tmp_path)
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            controller.startup_failed("parity: stack: release step failed")
+
+    with pytest.raises(ParityError, match="^parity: stack: release step failed .*main pytest process"):
+        worker.environment("local", sleep=sleep)
+    with pytest.raises(ParityError, match="release step failed"):
+        worker.environments(sleep=sleep)
+    assert len(sleeps) == 3
 
 
 def test_one_progress_mark_per_pair_the_worst_of_the_twins() -> None:
@@ -222,11 +240,34 @@ def test_environments_reach_the_workers_with_their_ca_logs_and_settings_noise(tm
                                    stack=stack_server)
     noise = NoiseRules.declared(headers=["Strict-Transport-Security"], reason="HSTS in the stack only",
                                 source="config")
-    Handoff(tmp_path / "handoff").publish(session, noise)
+    handoff = Handoff(tmp_path / "handoff")
+    handoff.publish_ready(session, "local")  # up first: its worker starts before the stack is up
+    early = Handoff(tmp_path / "handoff").environment("local", sleep=_never)
+    assert early.base_url == "http://127.0.0.1:1" and early.logs() == "GET / 200\n"
+    assert not (tmp_path / "handoff" / "environments.json").exists()
+    handoff.publish(session, noise)
     assert oct((tmp_path / "handoff" / "environments.json").stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "handoff" / "ready" / "local.json").stat().st_mode & 0o777) == "0o600"
     found, app_url, settings_noise = Handoff(tmp_path / "handoff").environments()
     assert app_url == "http://127.0.0.1:4" and settings_noise.to_dict() == noise.to_dict()
     assert found["stack"].ca_bundle == "/tmp/ca.pem" and found["local"].ca_bundle is None
     assert found["stack"].host_spec == "docker://app-1" and found["local"].base_url == "http://127.0.0.1:1"
     assert found["local"].logs() == "GET / 200\n"
     assert found["stack"].logs() == "r1 says hi\n"
+
+
+def _never(seconds: float) -> None:
+    raise AssertionError("waited for a description that was there")
+
+
+def test_the_controller_removes_the_hand_off_and_the_temp_root_it_left(tmp_path: Path) -> None:
+    root = tmp_path / "parity-run-r1"
+    handoff = Handoff(root / "handoff")
+    handoff.expect_twins(["t.py::a"])
+    handoff.startup_failed("parity: stack: release step failed")  # after the session removed root
+    handoff.remove()
+    assert not root.exists()
+    (root / "handoff").mkdir(parents=True)
+    (root / "other").write_text("the session's own: left to it")
+    Handoff(root / "handoff").remove()
+    assert not (root / "handoff").exists() and (root / "other").exists()

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from parity.environments.session import _signals_deferred
+from parity.environments.startup import signals_deferred as _signals_deferred
 
 
 def test_a_sigint_inside_the_block_is_delivered_after_it() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from parity.comparison.compare import NoiseRules, Verdict, compare, default_noise
 from parity.comparison.layers import attribute
 from parity.comparison.learn import learn_noise
-from parity.comparison.recording import Recording, RecordingSession, base_test_id, close_kept_connections, side_of
+from parity.comparison.recording import Recording, RecordingSession, base_test_id, side_of
 from parity.comparison.replay import Replayer, ReplayMode
 from parity.configuration import ParityConfig
 from parity.environments.environment import Environment
@@ -183,7 +183,6 @@ class ParityRunner:
     def stop(self) -> None:
         """Collect the facts (they need the environments), then tear everything down."""
         self.wait_started()
-        close_kept_connections()  # before the stack they lead to goes down
         if not self.owns_environments:
             for environment in self.environments.values():
                 environment.close()
@@ -247,8 +246,7 @@ class ParityRunner:
         if declared is not None:
             recording.ignores = recording.ignores.merge(declared)
         with RecordingSession(environment.base_url, recording,
-                              timeout=self.config.compare.request_timeout,
-                              keep_connections=side == "stack") as session:
+                              timeout=self.config.compare.request_timeout) as session:
             if environment.ca_bundle:
                 session.verify = environment.ca_bundle
             if side == "stack" and self.parity and replay != "off" and self.config.stack.has_frontend:

@@ -179,11 +179,9 @@ class RecordingSession(requests.Session):
 
     def __init__(self, base_url: str, recording: Recording, timeout: float = 30.0,
                  max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, *,
-                 normalize_as: str | None = None, keep_connections: bool = False) -> None:
+                 normalize_as: str | None = None) -> None:
         """`normalize_as`: the base URL the server believes it is served at, when that is not
-        `base_url` (a replay straight to the app server, which is told the stack's address).
-        `keep_connections`: reuse this process's connections to the base URL's origin, across
-        sessions (the stack's entry: see `_one_connection_per_exchange`)."""
+        `base_url` (a replay straight to the app server, which is told the stack's address)."""
         super().__init__()
         self.base_url = base_url.rstrip("/")
         self.recording = recording
@@ -193,9 +191,6 @@ class RecordingSession(requests.Session):
         parts = urlsplit(self.base_url)
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.observer: ExchangeObserver | None = None
-        self.keep_connections = keep_connections
-        if keep_connections:
-            self.mount(f"{self.origin}/", _kept_connections(self.origin))
         if not recording.base_url:
             recording.base_url = self.base_url
 
@@ -268,21 +263,11 @@ class RecordingSession(requests.Session):
         """Close each connection once its response is read, instead of pooling it: runserver
         (wsgiref) writes a response in several segments without TCP_NODELAY, so on a reused
         connection every exchange after the first waits ~40 ms for the client's delayed ACK.
-        A new connection costs ~0.1 ms locally. The stack's entry (nginx) has no such delay,
-        and a new connection there costs a TLS handshake through Docker's port proxy (several
-        ms of CPU on both ends): its sessions keep their connections (`keep_connections`).
-        The app sees the same requests either way: connection reuse is not in an exchange."""
-        if self.keep_connections:
-            return
+        A new connection costs ~0.1 ms locally, ~1 ms through Docker's port proxy. The app sees
+        the same requests either way, and both environments get the same client behavior."""
         for adapter in self.adapters.values():
             if isinstance(adapter, HTTPAdapter):
                 adapter.poolmanager.clear()  # a connection in use is closed when released
-
-    def close(self) -> None:
-        """Close this session's own connections; the kept ones stay for the next session."""
-        for adapter in self.adapters.values():
-            if not getattr(adapter, "kept", False):
-                adapter.close()
 
     def _record(self, hops: list[requests.Response], *, stream: bool,
                 error: str | None = None) -> None:
@@ -357,24 +342,6 @@ class RecordingSession(requests.Session):
             text = text.replace(boundary.group(1).strip('"'), "{boundary}")
         text = _CSRF_SENT.sub(r"\1{ignored}", self.normalizer.text(text))
         return hashlib.sha256(text.encode("latin-1", "replace")).hexdigest()
-
-
-_kept: dict[str, HTTPAdapter] = {}
-
-
-def _kept_connections(origin: str) -> HTTPAdapter:
-    """This process's connection pool for one origin, shared by the sessions that keep theirs."""
-    adapter = _kept.get(origin)
-    if adapter is None:
-        adapter = _kept[origin] = HTTPAdapter()
-        adapter.kept = True  # type: ignore[attr-defined]
-    return adapter
-
-
-def close_kept_connections() -> None:
-    """Close the kept connections (before the environments they lead to go down)."""
-    while _kept:
-        _kept.popitem()[1].close()
 
 
 def _with_capture(hooks: Any, session_hooks: Any,

@@ -20,7 +20,6 @@ from parity.comparison.recording import (
     Recording,
     RecordingSession,
     base_test_id,
-    close_kept_connections,
     short_failure,
 )
 
@@ -371,35 +370,3 @@ def test_every_exchange_gets_its_own_connection() -> None:
     assert len(_KeepAliveApp.ports) == 6
     assert len(set(_KeepAliveApp.ports)) == 6
     assert [e.path for e in http.recording.exchanges] == ["/a", "/b", "/hop", "/end", "/c", "/d"]
-
-
-def test_stack_sessions_keep_their_connections_and_record_the_same_exchanges() -> None:
-    """The stack's entry (nginx) has no delayed-ACK stall, and a new connection there costs a
-    TLS handshake: sessions that keep connections share them, across sessions, until closed."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveApp)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    _KeepAliveApp.ports = []
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    recordings = []
-    try:
-        for keep in (True, True, False):
-            with RecordingSession(base, Recording("t.py::test_x", "stack"), keep_connections=keep) as http:
-                assert http.get("/a").status_code == 200
-                assert http.get("/hop").status_code == 200
-            recordings.append(http.recording)
-        close_kept_connections()
-        with RecordingSession(base, Recording("t.py::test_x", "stack"), keep_connections=True) as http:
-            assert http.get("/a").status_code == 200
-    finally:
-        close_kept_connections()
-        server.shutdown()
-        server.server_close()
-    kept, own, after_close = _KeepAliveApp.ports[:6], _KeepAliveApp.ports[6:9], _KeepAliveApp.ports[9:]
-    assert len(set(kept)) == 1  # two sessions, three exchanges each: one connection
-    assert len(set(own)) == 3 and not set(own) & set(kept)
-    assert after_close and after_close[0] not in kept
-    def seen(recording: Recording) -> list[tuple[object, ...]]:
-        return [(e.method, e.path, e.status, e.body, [name for name, _ in e.headers])
-                for e in recording.exchanges]
-    assert seen(recordings[0]) == seen(recordings[1]) == seen(recordings[2])  # reuse is not recorded

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from parity.comparison.compare import Verdict
 from parity.comparison.recording import base_test_id, side_of
+from parity.environments.session import ENVIRONMENTS, RERUN
 from parity.reports.summary import Summary, counts_line, redact
 
 MAX_SUMMARY_LINES = 50
@@ -118,5 +119,5 @@ def _without_side(name: str) -> str:
     return base_test_id(name, side) if side else name
 
 
-SIDE_IDS = ("local", "stack", "local-rerun")
+SIDE_IDS = (*ENVIRONMENTS, RERUN)
 """The side ids a test case's name may carry: both environments, and learn's second local pass."""

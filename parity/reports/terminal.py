@@ -134,8 +134,7 @@ def describe_verdict(verdict: Verdict) -> str:
         lines += [f"    - {line}" for line in verdict.evidence]
     shown = [d for d in verdict.differences if not (verdict.kind == "outcome" and d.field == "outcome")]
     for difference in shown[:10]:  # the outcomes are said above
-        where = f"#{difference.exchange + 1} {difference.request}" if difference.exchange is not None else ""
-        lines.append(f"  {where} {difference.field}".rstrip())
+        lines.append(f"  {exchange_label(difference)} {difference.field}".rstrip())
         lines.append(f"    local: {difference.local}")
         lines.append(f"    stack: {difference.stack}")
         if difference.diff:

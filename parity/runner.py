@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parity.comparison.compare import NoiseRules, Verdict, compare, default_noise
+from parity.comparison.connections import KeptConnections
 from parity.comparison.layers import attribute
 from parity.comparison.learn import learn_noise
 from parity.comparison.recording import Recording, RecordingSession, base_test_id, side_of
@@ -183,6 +184,7 @@ class ParityRunner:
     def stop(self) -> None:
         """Collect the facts (they need the environments), then tear everything down."""
         self.wait_started()
+        KeptConnections.close_all()  # before the stack they lead to goes down
         if not self.owns_environments:
             for environment in self.environments.values():
                 environment.close()
@@ -246,7 +248,8 @@ class ParityRunner:
         if declared is not None:
             recording.ignores = recording.ignores.merge(declared)
         with RecordingSession(environment.base_url, recording,
-                              timeout=self.config.compare.request_timeout) as session:
+                              timeout=self.config.compare.request_timeout,
+                              keep_connections=side == "stack") as session:
             if environment.ca_bundle:
                 session.verify = environment.ca_bundle
             if side == "stack" and self.parity and replay != "off" and self.config.stack.has_frontend:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from parity.comparison.connections import KeptConnections, announces_keep_alive
 from parity.comparison.noise import NoiseRules
 from parity.comparison.normalize import BaseUrlNormalizer, decode_body
 
@@ -179,9 +180,11 @@ class RecordingSession(requests.Session):
 
     def __init__(self, base_url: str, recording: Recording, timeout: float = 30.0,
                  max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, *,
-                 normalize_as: str | None = None) -> None:
+                 normalize_as: str | None = None, keep_connections: bool = False) -> None:
         """`normalize_as`: the base URL the server believes it is served at, when that is not
-        `base_url` (a replay straight to the app server, which is told the stack's address)."""
+        `base_url` (a replay straight to the app server, which is told the stack's address).
+        `keep_connections`: reuse this process's connections to the base URL's origin across
+        sessions, where the server announces keep-alive (see `_after_response`)."""
         super().__init__()
         self.base_url = base_url.rstrip("/")
         self.recording = recording
@@ -191,6 +194,10 @@ class RecordingSession(requests.Session):
         parts = urlsplit(self.base_url)
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.observer: ExchangeObserver | None = None
+        self.kept: KeptConnections | None = None
+        if keep_connections:
+            self.kept = KeptConnections.for_origin(self.origin)
+            self.mount(f"{self.origin}/", self.kept.adapter)
         if not recording.base_url:
             recording.base_url = self.base_url
 
@@ -228,12 +235,14 @@ class RecordingSession(requests.Session):
 
         def capture(response: requests.Response) -> None:
             hops.append(response)
-            self._one_connection_per_exchange()
+            self._after_response(response)
 
         kwargs["hooks"] = _with_capture(kwargs.get("hooks"), self.hooks, capture)
         method_text = method.decode() if isinstance(method, bytes) else method
         full = self.url_for(url.decode() if isinstance(url, bytes) else url)
         started = time.perf_counter()
+        if self.kept is not None:
+            self.kept.before_request()
         try:
             response = super().request(method_text, full, **kwargs)
         except requests.RequestException as exc:
@@ -259,15 +268,31 @@ class RecordingSession(requests.Session):
             return headers
         return {**(headers or {}), "Origin": self.origin}
 
-    def _one_connection_per_exchange(self) -> None:
-        """Close each connection once its response is read, instead of pooling it: runserver
-        (wsgiref) writes a response in several segments without TCP_NODELAY, so on a reused
-        connection every exchange after the first waits ~40 ms for the client's delayed ACK.
-        A new connection costs ~0.1 ms locally, ~1 ms through Docker's port proxy. The app sees
-        the same requests either way, and both environments get the same client behavior."""
+    def _after_response(self, response: requests.Response) -> None:
+        """Close each connection once its response is read, instead of pooling it, unless this
+        session keeps its connections and the server announced `Connection: keep-alive`.
+
+        runserver (wsgiref) writes a response in several segments without TCP_NODELAY, so on a
+        reused connection every exchange after the first waits ~40 ms for the client's delayed
+        ACK; a new connection costs ~0.1 ms locally. The stack's entry is another matter: a new
+        connection there costs a TLS handshake through Docker's port proxy (7.3 ms of client
+        CPU per two-request test on labbook's stack, 3.1 ms with connections kept). Only a
+        server that says it keeps the connection open gets it reused, as a browser would: uWSGI
+        and gunicorn's sync workers answer without keep-alive and close the socket, and reusing
+        it races their close. The app sees the same requests either way: connection reuse is
+        not part of an exchange."""
+        if self.kept is not None and announces_keep_alive(response):
+            self.kept.used()
+            return
         for adapter in self.adapters.values():
             if isinstance(adapter, HTTPAdapter):
                 adapter.poolmanager.clear()  # a connection in use is closed when released
+
+    def close(self) -> None:
+        """Close this session's own connections; kept ones stay for the next session."""
+        for adapter in self.adapters.values():
+            if self.kept is None or adapter is not self.kept.adapter:
+                adapter.close()
 
     def _record(self, hops: list[requests.Response], *, stream: bool,
                 error: str | None = None) -> None:

@@ -338,3 +338,25 @@ def test_build_log_tracks_steps_layers_and_the_failing_steps_tail() -> None:
     assert error.step == "image build (app): Step 2/3 : RUN pip install x"
     assert error.log_tail == "Collecting x\nERROR: no x"
     assert str(error).startswith("stack: image build (app): Step 2/3 : RUN pip install x failed: ")
+
+
+def test_the_generated_dockerfiles_keep_the_classic_builders_steps_few(app: Path) -> None:
+    """The classic builder starts a container for each RUN and commits one for every other
+    instruction: the frontend copies its nginx files in one step and runs nothing."""
+    generated = recipes.render(config_for(app))
+    frontend = generated[recipes.FRONTEND_DOCKERFILE]
+    assert "\nRUN " not in frontend
+    assert frontend.count("\nCOPY ") == 3  # nginx's files, then static files and media.conf from the app
+    assert "COPY frontend/ /etc/nginx/\n" in frontend
+    assert generated[recipes.DEFAULT_SITE_CONF].startswith("# Emptied by parity")
+    assert set(generated) >= {"frontend/nginx.conf", "frontend/conf.d/parity.conf",
+                              "frontend/conf.d/default.conf", "frontend/parity-locations.conf"}
+    assert generated[recipes.APP_DOCKERFILE].count("\nRUN ") == 2  # user + venv, collectstatic
+
+
+def test_labels_are_one_dockerfile_line_outside_the_digest() -> None:
+    from parity.environments.images.build import _labelled
+
+    labelled = _labelled("FROM x\nCMD y\n", {"parity.app": "labbook", "parity.digest": "ab12",
+                                            "parity.role": "app"})
+    assert labelled == 'FROM x\nCMD y\nLABEL parity.app="labbook" parity.digest="ab12" parity.role="app"\n'

@@ -12,6 +12,7 @@ built. Images are a cache shared by runs, so they carry `parity.app`/`parity.dig
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
@@ -34,14 +35,12 @@ from parity.environments.images.recipes import (
     APP_SERVICE,
     APP_USER,
     COLLECTSTATIC_SCRIPT,
+    FRONTEND_DIR,
     FRONTEND_DOCKERFILE,
     FRONTEND_PORT,
     FRONTEND_SERVICE,
-    LOCATIONS_CONF,
-    NGINX_CONF,
     RECIPE_VERSION,
     SETTINGS_PROBE,
-    SITE_CONF,
     render,
 )
 from parity.environments.runs import LABEL, OWNER_LABEL, Run, owner
@@ -167,20 +166,30 @@ def _build_missing(engine: Any, config: ParityConfig, plan: _Plan, missing: list
             wheels = wheelhouse.ensure_wheelhouse(engine, config.requirements, config.base_image,
                                                   _image_id(engine, config.base_image),
                                                   progress=progress, run=run)
-        buildcontext.write_context(context_dir, plan.context, plan.generated, wheels)
+        generated = {**plan.generated,
+                     APP_DOCKERFILE: _labelled(plan.generated[APP_DOCKERFILE], {**labels, "parity.role": "app"}),
+                     FRONTEND_DOCKERFILE: _labelled(plan.generated[FRONTEND_DOCKERFILE],
+                                                    {**labels, "parity.role": "frontend"})}
+        buildcontext.write_context(context_dir, plan.context, generated, wheels)
         if plan.app_tag in missing:
             members = [buildcontext.APP_DIR, buildcontext.WHEELS_DIR,
                        APP_DOCKERFILE, COLLECTSTATIC_SCRIPT, SETTINGS_PROBE]
             _build(engine, "app", context_dir, members, APP_DOCKERFILE, plan.app_tag,
-                   {**labels, "parity.role": "app"}, {}, progress, committed)
+                   {}, progress, committed)
         if plan.frontend_tag in missing:
-            members = [FRONTEND_DOCKERFILE, NGINX_CONF, SITE_CONF, LOCATIONS_CONF]
+            members = [FRONTEND_DOCKERFILE, FRONTEND_DIR]
             _build(engine, "frontend", context_dir, members, FRONTEND_DOCKERFILE,
-                   plan.frontend_tag, {**labels, "parity.role": "frontend"},
-                   {"APP_IMAGE": plan.app_tag}, progress, committed)
+                   plan.frontend_tag, {"APP_IMAGE": plan.app_tag}, progress, committed)
     finally:
         shutil.rmtree(context_dir, ignore_errors=True)
         committed.done()
+
+
+def _labelled(dockerfile: str, labels: dict[str, str]) -> str:
+    """The Dockerfile with one LABEL line at the end. Not part of the digest (the labels
+    carry it); and the classic builder would make a step of each label given to the API."""
+    pairs = " ".join(f"{name}={json.dumps(value)}" for name, value in labels.items())
+    return f"{dockerfile.rstrip()}\nLABEL {pairs}\n"
 
 
 def _plan(config: ParityConfig, engine: Any) -> _Plan:
@@ -274,7 +283,6 @@ def _build(
     members: list[str],
     dockerfile: str,
     tag: str,
-    labels: dict[str, str],
     buildargs: dict[str, str],
     progress: Callable[[str], None],
     committed: _Committed | None = None,
@@ -286,7 +294,7 @@ def _build(
     succeeded = False
     try:
         with archive.open("rb") as fileobj:
-            for chunk in _stream(engine, fileobj, dockerfile, tag, labels, buildargs, log):
+            for chunk in _stream(engine, fileobj, dockerfile, tag, buildargs, log):
                 if "error" in chunk or "errorDetail" in chunk:
                     detail = chunk.get("errorDetail") or {}
                     raise log.error(CANCELLED if proc.cancelled()
@@ -328,13 +336,12 @@ def _stop(engine: Any, log: _StepLog) -> None:
 
 
 def _stream(
-    engine: Any, fileobj: Any, dockerfile: str, tag: str, labels: dict[str, str],
-    buildargs: dict[str, str], log: _StepLog,
+    engine: Any, fileobj: Any, dockerfile: str, tag: str, buildargs: dict[str, str], log: _StepLog,
 ) -> Iterator[dict[str, Any]]:
     try:
         yield from engine.api.build(
             fileobj=fileobj, custom_context=True, dockerfile=dockerfile, tag=tag,
-            labels=labels, buildargs=buildargs, rm=True, forcerm=True, pull=False,
+            buildargs=buildargs, rm=True, forcerm=True, pull=False,
             decode=True, timeout=BUILD_TIMEOUT,
         )
     except docker.errors.APIError as exc:

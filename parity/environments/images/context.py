@@ -257,6 +257,7 @@ def write_context(
             shutil.copyfile(source, target)
             shutil.copystat(source, target)
     for name, content in generated.items():
+        (destination / name).parent.mkdir(parents=True, exist_ok=True)
         (destination / name).write_bytes(content.encode() if isinstance(content, str) else content)
     wheels = destination / WHEELS_DIR
     wheels.mkdir(exist_ok=True)

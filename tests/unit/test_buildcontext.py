@@ -235,6 +235,7 @@ def test_app_dockerfile_runs_gunicorn_as_non_root_and_bakes_in_no_env(app: Path)
     assert "FROM base/python:1\n" in dockerfile
     assert "useradd --uid 10001" in dockerfile
     assert "--no-index --find-links /wheels" in dockerfile
+    assert "--no-compile" in dockerfile and "-m compileall -q -j 0 /opt/venv/lib" in dockerfile
     assert "\nUSER app\n" in dockerfile
     assert "EXPOSE 8000" in dockerfile
     assert 'DJANGO_SETTINGS_MODULE="labbook.settings"' in dockerfile

@@ -104,16 +104,19 @@ COPY {WHEELS_DIR}/ /wheels/
 # the requirements plus gunicorn (which serves the app in the stack) when they lack it:
 # install all of it, offline. The base
 # image's own pip installs into the venv (`--python`, pip >= 22.3): seeding the venv with
-# ensurepip would double this step's time. Without such a pip, ensurepip it is. One RUN for
-# all of it: the classic builder starts a container for each.
+# ensurepip would double this step's time. Without such a pip, ensurepip it is. pip compiles
+# the bytecode one file at a time; compileall on every core does the same in half the time
+# (and, like pip, leaves a file it cannot compile uncompiled). One RUN for all of it: the
+# classic builder starts a container for each.
 RUN useradd --uid {APP_UID} --user-group --create-home {APP_USER} \\
  && python3 -m venv --without-pip {VENV} \\
  && if python3 -m pip --python {VENV}/bin/python --version >/dev/null 2>&1; \\
     then set -- python3 -m pip --python {VENV}/bin/python; \\
     else {VENV}/bin/python -m ensurepip --default-pip >/dev/null && set -- {VENV}/bin/pip; fi \\
- && "$@" install --no-index --find-links /wheels --no-cache-dir \\
+ && "$@" install --no-index --find-links /wheels --no-cache-dir --no-compile \\
         --disable-pip-version-check /wheels/*.whl \\
- && rm -rf /wheels
+ && rm -rf /wheels \\
+ && ({VENV}/bin/python -m compileall -q -j 0 {VENV}/lib >/dev/null || true)
 ENV {env_line}
 {copy_script}COPY {APP_DIR}/ {CODE_DIR}/
 WORKDIR {CODE_DIR}

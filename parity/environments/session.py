@@ -39,6 +39,7 @@ from parity.environments.environment import Environment
 # assertion-rewritten on import, and two threads building ASTs at once can fail on CPython
 # 3.11 (see parity.facts.gather).
 from parity.environments.images.build import build_images
+from parity.environments.images.pending import PendingImages
 from parity.environments.local import LocalServer
 from parity.environments.postgres.server import Postgres
 from parity.environments.runs import Run
@@ -91,6 +92,7 @@ class ParitySession:
         self.run: Run | None = None
         self.postgres: Postgres | None = None
         self.images: Any = None
+        self._pending_images: PendingImages | None = None
         self.base_images: list[standins.ImageChoice] = []
         self.local: LocalServer | None = None
         self.locals: dict[str, LocalServer] = {}
@@ -141,13 +143,14 @@ class ParitySession:
         jobs: dict[str, Callable[[], Any]] = {"postgres": self._start_postgres}
         needs: dict[str, tuple[str, ...]] = {}
         if build_images:
+            self._pending_images = PendingImages()
             jobs["images"] = self._build_images
         for name in ("local", RERUN):
             if name in self.wanted:
                 jobs[name], needs[name] = self._local_job(name, started), ("postgres",)
         if want_stack:
             jobs["stack"] = functools.partial(self._stack_job, started)
-            needs["stack"] = ("postgres", "images") if build_images else ("postgres",)
+            needs["stack"] = ("postgres",)  # and the app image: see _stack_job
         with self.timings.phase("environments"):
             run_parallel(jobs, needs, finish=("images",))
         self.local = self.locals.get("local")
@@ -179,9 +182,13 @@ class ParitySession:
         return job
 
     def _stack_job(self, started: float) -> Stack:
+        # The release step runs in the app image while the frontend image builds.
+        pending = self._pending_images
+        images = pending.app_image() if pending is not None else None
         database = self._database("stack")
         stack = self.stack = self._enter(Stack(self.config, database.env("container"), run=self._run(),
-                                               images=self.images, progress=self.progress))
+                                               images=images, progress=self.progress,
+                                               frontend_built=pending.all_built if pending else None))
         self._ready("stack", Environment("stack", stack.base_url, database.url("local"),
                                          f"docker://{stack.container_name()}", stack.logs,
                                          ca_bundle=stack.ca_bundle), started)
@@ -278,8 +285,15 @@ class ParitySession:
         return facts
 
     def _build_images(self) -> Any:
-        with self.timings.phase("images"):
-            self.images = build_images(self.config, progress=self.progress, run=self._run())
+        assert self._pending_images is not None
+        try:
+            with self.timings.phase("images"):
+                self.images = build_images(self.config, progress=self.progress, run=self._run(),
+                                           app_ready=self._pending_images.app_ready)
+        except BaseException as error:
+            self._pending_images.finished(error)
+            raise
+        self._pending_images.finished()
         return self.images
 
     def _enter(self, resource: AbstractContextManager[T]) -> T:

@@ -12,7 +12,6 @@ built. Images are a cache shared by runs, so they carry `parity.app`/`parity.dig
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
@@ -42,6 +41,7 @@ from parity.environments.images.recipes import (
     RECIPE_VERSION,
     SETTINGS_PROBE,
     render,
+    with_labels,
 )
 from parity.environments.runs import LABEL, OWNER_LABEL, Run, owner
 from parity.machine import standins
@@ -108,12 +108,14 @@ def build_images(
     progress: Callable[[str], None] = _ignore,
     engine: Any = None,
     run: Run | None = None,
+    app_ready: Callable[[BuiltImages], None] | None = None,
 ) -> BuiltImages:
     """Build what is missing of the app and frontend images; return their tags.
 
     With `run`, the build context goes under the run's temp root and every layer committed is
     recorded in the run's registry entry: if parity is killed mid-build, the sweep removes
-    the layers no image uses.
+    the layers no image uses. `app_ready` is called once the app image exists, before the
+    frontend image is built: the stack's release step needs only the app image.
     """
     started = time.monotonic()
     engine = engine if engine is not None else client()
@@ -123,6 +125,15 @@ def build_images(
             progress(choice.note)
     plan = _plan(config, engine)
     missing = _missing(engine, plan)
+    labels = {LABEL: run.id, OWNER_LABEL: owner()} if run is not None else {}
+    settings: list[AppSettings | None] = []
+
+    def app_built() -> None:
+        settings.append(read_image(engine, plan.app_tag, labels) if config.app == "django" else None)
+        if app_ready is not None:
+            app_ready(BuiltImages(plan.app_tag, plan.frontend_tag, (), time.monotonic() - started,
+                                  settings[0]))
+
     if missing:
         # Concurrent runs of one app would each build the same tags: one builds, the others
         # wait and then find the images (a second build would leave its layers dangling).
@@ -131,21 +142,21 @@ def build_images(
                                   cancelled=proc.cancelled) as waited:
                 missing = _missing(engine, plan) if waited else missing
                 if missing:
-                    _build_missing(engine, config, plan, missing, progress, run)
+                    _build_missing(engine, config, plan, missing, progress, run, app_built)
         except InterruptedError:
             raise StartupError(ENVIRONMENT, "image build", CANCELLED) from None
-    labels = {LABEL: run.id, OWNER_LABEL: owner()} if run is not None else {}
-    app_settings = read_image(engine, plan.app_tag, labels) if config.app == "django" else None
+    if not settings:
+        app_built()
     seconds = time.monotonic() - started
     if not missing:
         progress(f"images: cached {plan.app_tag}, {plan.frontend_tag} ({seconds:.2f}s)")
-        return BuiltImages(plan.app_tag, plan.frontend_tag, (), seconds, app_settings)
+        return BuiltImages(plan.app_tag, plan.frontend_tag, (), seconds, settings[0])
     progress(f"images: built {', '.join(missing)} ({seconds:.1f}s)")
     removed = cache.prune_images(engine, config.name)
     if removed:
         progress(f"images: pruned {len(removed)} older image(s) of {config.name} "
                  f"(the newest {cache.KEEP_IMAGES} stay)")
-    return BuiltImages(plan.app_tag, plan.frontend_tag, tuple(missing), seconds, app_settings)
+    return BuiltImages(plan.app_tag, plan.frontend_tag, tuple(missing), seconds, settings[0])
 
 
 def _missing(engine: Any, plan: _Plan) -> list[str]:
@@ -153,7 +164,8 @@ def _missing(engine: Any, plan: _Plan) -> list[str]:
 
 
 def _build_missing(engine: Any, config: ParityConfig, plan: _Plan, missing: list[str],
-                   progress: Callable[[str], None], run: Run | None) -> None:
+                   progress: Callable[[str], None], run: Run | None,
+                   app_built: Callable[[], None]) -> None:
     if plan.context.secrets_left_out:
         left_out = ", ".join(plan.context.secrets_left_out)
         progress(f"context: left out secret-looking files: {left_out}")
@@ -166,16 +178,16 @@ def _build_missing(engine: Any, config: ParityConfig, plan: _Plan, missing: list
             wheels = wheelhouse.ensure_wheelhouse(engine, config.requirements, config.base_image,
                                                   _image_id(engine, config.base_image),
                                                   progress=progress, run=run)
-        generated = {**plan.generated,
-                     APP_DOCKERFILE: _labelled(plan.generated[APP_DOCKERFILE], {**labels, "parity.role": "app"}),
-                     FRONTEND_DOCKERFILE: _labelled(plan.generated[FRONTEND_DOCKERFILE],
-                                                    {**labels, "parity.role": "frontend"})}
+        roles = {APP_DOCKERFILE: "app", FRONTEND_DOCKERFILE: "frontend"}
+        generated = {**plan.generated, **{name: with_labels(plan.generated[name], {**labels, "parity.role": role})
+                                          for name, role in roles.items()}}
         buildcontext.write_context(context_dir, plan.context, generated, wheels)
         if plan.app_tag in missing:
             members = [buildcontext.APP_DIR, buildcontext.WHEELS_DIR,
                        APP_DOCKERFILE, COLLECTSTATIC_SCRIPT, SETTINGS_PROBE]
             _build(engine, "app", context_dir, members, APP_DOCKERFILE, plan.app_tag,
                    {}, progress, committed)
+        app_built()
         if plan.frontend_tag in missing:
             members = [FRONTEND_DOCKERFILE, FRONTEND_DIR]
             _build(engine, "frontend", context_dir, members, FRONTEND_DOCKERFILE,
@@ -183,13 +195,6 @@ def _build_missing(engine: Any, config: ParityConfig, plan: _Plan, missing: list
     finally:
         shutil.rmtree(context_dir, ignore_errors=True)
         committed.done()
-
-
-def _labelled(dockerfile: str, labels: dict[str, str]) -> str:
-    """The Dockerfile with one LABEL line at the end. Not part of the digest (the labels
-    carry it); and the classic builder would make a step of each label given to the API."""
-    pairs = " ".join(f"{name}={json.dumps(value)}" for name, value in labels.items())
-    return f"{dockerfile.rstrip()}\nLABEL {pairs}\n"
 
 
 def _plan(config: ParityConfig, engine: Any) -> _Plan:

@@ -70,6 +70,13 @@ def render(config: ParityConfig) -> dict[str, str]:
     }
 
 
+def with_labels(dockerfile: str, labels: dict[str, str]) -> str:
+    """The Dockerfile with one LABEL line at the end. Not part of the digest (the labels
+    carry it); and the classic builder would make a step of each label given to the API."""
+    pairs = " ".join(f"{name}={json.dumps(value)}" for name, value in labels.items())
+    return f"{dockerfile.rstrip()}\nLABEL {pairs}\n"
+
+
 def _app_dockerfile(config: ParityConfig) -> str:
     env = {"PATH": _PATH, "PYTHONUNBUFFERED": "1"}
     settings = config.env_for("stack").get("DJANGO_SETTINGS_MODULE")

@@ -1,5 +1,6 @@
 """What a stack's containers say about themselves while it starts: which TCP ports a container
-listens on, and which services have exited (or crash-loop) instead of serving.
+listens on, and which services have exited (or crash-loop) instead of serving; and, at the
+end, what a project left behind where `compose down` could not see it.
 
 Listening ports come from the container's own network namespace: /proc/<pid>/net/tcp{,6} read
 from the host when the engine is local, else `cat` of the same files inside the container.
@@ -140,3 +141,18 @@ class StartWatch:
             "stack", "start", f"service {self.entry_service} does not listen on {self.port_key} "
             f"{self.entry_port}: it listens on {shown}; set [tool.parity.stack] entry_port to "
             "the port it serves HTTP on (or entry_service to the service that does)")
+
+
+def remove_leftovers(engine: Callable[[], Any], project: str, progress: Callable[[str], None]) -> None:
+    """What `down` could not see: a `compose run` cancelled mid-way (the release step, when
+    the other environment failed first) can leave its container or the media volume
+    created just after `down` listed the project's resources."""
+    try:
+        client = engine()
+        labels = {"label": f"com.docker.compose.project={project}"}
+        for container in client.containers.list(all=True, filters=labels):
+            container.remove(force=True)
+        for volume in client.volumes.list(filters=labels):
+            volume.remove(force=True)
+    except Exception as error:  # teardown goes on; `parity clean` sweeps labelled leftovers
+        progress(f"stack: could not remove leftovers of {project}: {error}")

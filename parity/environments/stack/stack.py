@@ -27,7 +27,7 @@ from parity.environments.appsettings import check_database
 from parity.environments.images.build import APP_PORT, FRONTEND_PORT
 from parity.environments.images.recipes import BUILD_DATABASE
 from parity.environments.runs import Run
-from parity.environments.stack import composebuild, ownfile
+from parity.environments.stack import composebuild, containerstate, ownfile
 from parity.environments.stack.composefile import compose_yaml
 from parity.environments.stack.containerstate import StartWatch
 from parity.environments.stack.document import compose_document
@@ -61,8 +61,12 @@ class Stack:
         run: Run,
         images: Any = None,
         progress: Callable[[str], None] = lambda line: None,
+        frontend_built: Callable[[], None] | None = None,
     ) -> None:
+        """`frontend_built`: waits until the frontend image exists, when `images` are handed
+        over as soon as the app image is (the release step needs no more)."""
         self.config = config
+        self.frontend_built = frontend_built
         self.database_env = dict(database_env)
         self.run = run
         self.images = images
@@ -190,9 +194,11 @@ class Stack:
             self._build_script()
             self._build_services()
             ownfile.check_images(self.own, self.config)
-            self._hand_over_the_key()
             self._check_settings()
             self._release()
+            if self.frontend_built is not None:
+                self.frontend_built()
+            self._hand_over_the_key()
             self._bring_up()
         except BaseException:
             self.down()
@@ -359,27 +365,12 @@ class Stack:
             # to wait for; a graceful stop adds 0.2-0.5 s to every run.
             self.compose("down", "-v", "--remove-orphans", "-t", "0",
                          timeout=120, what="compose down", check=False, cancellable=False)
-            self._remove_stragglers()
+            containerstate.remove_leftovers(docker_engine.client, self.project, self.progress)
             ownfile.remove_run_images(self.own, self.config, self.run.id, self.progress)
         finally:
             self._tmp.cleanup()
             self._tmp = None
             self.run.forget("stack")
-
-
-    def _remove_stragglers(self) -> None:
-        """What `down` could not see: a `compose run` cancelled mid-way (the release step, when
-        the other environment failed first) can leave its container or the media volume
-        created just after `down` listed the project's resources."""
-        try:
-            engine = docker_engine.client()
-            project = {"label": f"com.docker.compose.project={self.project}"}
-            for container in engine.containers.list(all=True, filters=project):
-                container.remove(force=True)
-            for volume in engine.volumes.list(filters=project):
-                volume.remove(force=True)
-        except Exception as error:  # teardown goes on; `parity clean` sweeps labelled leftovers
-            self.progress(f"stack: could not remove leftovers of {self.project}: {error}")
 
 
 def _worker() -> str:

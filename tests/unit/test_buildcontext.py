@@ -356,8 +356,6 @@ def test_the_generated_dockerfiles_keep_the_classic_builders_steps_few(app: Path
 
 
 def test_labels_are_one_dockerfile_line_outside_the_digest() -> None:
-    from parity.environments.images.recipes import with_labels as _labelled
-
-    labelled = _labelled("FROM x\nCMD y\n", {"parity.app": "labbook", "parity.digest": "ab12",
+    labelled = recipes.with_labels("FROM x\nCMD y\n", {"parity.app": "labbook", "parity.digest": "ab12",
                                             "parity.role": "app"})
     assert labelled == 'FROM x\nCMD y\nLABEL parity.app="labbook" parity.digest="ab12" parity.role="app"\n'

@@ -16,11 +16,13 @@ from parity.comparison.recording import Exchange, Recording, RecordingSession
 
 class _Server(BaseHTTPRequestHandler):
     """HTTP/1.1; remembers the client port of every request. `announce`: answer with
-    `Connection: keep-alive` and keep the connection (nginx); otherwise answer with no
-    Connection header and close the socket a moment later, as uWSGI's http-socket does."""
+    `Connection: keep-alive` (nginx). `closes`: answer with no Connection header and close the
+    socket a moment later, as uWSGI's http-socket does. Neither: keep the connection without
+    saying so, like runserver."""
 
     protocol_version = "HTTP/1.1"
     announce = True
+    closes = False
     ports: list[int] = []
 
     def log_message(self, format: str, *args: object) -> None:
@@ -37,13 +39,13 @@ class _Server(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"ok")
         self.wfile.flush()
-        if not self.announce:
+        if self.closes:
             time.sleep(0.05)  # a client that reuses the connection sends into a closing socket
             self.close_connection = True
 
 
-def _serve(announce: bool) -> Iterator[str]:
-    handler = type("Handler", (_Server,), {"announce": announce, "ports": []})
+def _serve(*, announce: bool, closes: bool = False) -> Iterator[str]:
+    handler = type("Handler", (_Server,), {"announce": announce, "closes": closes, "ports": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
@@ -63,6 +65,11 @@ def keep_alive_server() -> Iterator[str]:
 
 @pytest.fixture
 def closing_server() -> Iterator[str]:
+    yield from _serve(announce=False, closes=True)
+
+
+@pytest.fixture
+def runserver_like() -> Iterator[str]:
     yield from _serve(announce=False)
 
 
@@ -70,6 +77,20 @@ def _seen(recording: Recording) -> list[tuple[object, ...]]:
     def row(e: Exchange) -> tuple[object, ...]:
         return (e.method, e.path, e.status, e.body, [name for name, _ in e.headers])
     return [row(e) for e in recording.exchanges]
+
+
+def test_every_exchange_of_a_local_session_gets_its_own_connection(runserver_like: str) -> None:
+    """A reused connection to a wsgiref server (runserver) stalls ~40 ms on delayed ACKs."""
+    with RecordingSession(runserver_like, Recording("t.py::test_x", "local"), timeout=5.0) as http:
+        assert http.get("/a").status_code == 200
+        assert http.get("/b").status_code == 200
+        assert http.get("/hop").status_code == 200  # two hops: /hop, then /end
+        streamed = http.get("/c", stream=True)
+        assert streamed.content == b"ok"
+        assert http.get("/d").status_code == 200
+    assert len(_Server.ports) == 6
+    assert len(set(_Server.ports)) == 6
+    assert [e.path for e in http.recording.exchanges] == ["/a", "/b", "/hop", "/end", "/c", "/d"]
 
 
 def test_stack_sessions_share_a_connection_the_server_keeps_open(keep_alive_server: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from parity.comparison.compare import VERDICT_KINDS, Difference, Verdict
 from parity.reports.diffview import side_by_side_rows
-from parity.reports.summary import Summary, counts_line, declared_rows, exchange_label, redact, write_atomically
+from parity.reports.summary import Redactor, Summary, counts_line, declared_rows, exchange_label, write_atomically
 
 MAX_INLINE_DIFF_CHARS = 500
 """Longer lines are marked from their first to their last differing character only."""
@@ -301,9 +301,4 @@ def _plural(count: int, noun: str) -> str:
 
 
 def write_html(summary: Summary, path: Path, secrets: Iterable[str] = ()) -> None:
-    secrets = list(secrets)
-
-    def clean(text: str) -> str:
-        return redact(text, secrets)
-
-    write_atomically(Path(path), render_html(summary, clean))
+    write_atomically(Path(path), render_html(summary, Redactor(secrets)))

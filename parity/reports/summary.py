@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -79,29 +80,43 @@ class Summary:
                    meta=dict(data.get("meta", {})), notes=list(data.get("notes", [])))
 
 
+class Redactor:
+    """Replaces every secret, also percent-, JSON- and HTML-encoded, in a text. The variants are
+    worked out once: a report has thousands of strings to scrub."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        variants: set[str] = set()
+        for secret in secrets:
+            if not secret or len(secret) < MIN_SECRET_CHARS:
+                continue
+            variants.update({secret, quote(secret, safe=""), quote_plus(secret),
+                             json.dumps(secret)[1:-1], html.escape(secret)})
+        # Longest first: a secret that contains another is replaced whole.
+        alternatives = "|".join(re.escape(v) for v in sorted(variants, key=len, reverse=True))
+        self._pattern = re.compile(alternatives) if variants else None
+
+    def __call__(self, text: str) -> str:
+        return self._pattern.sub(REDACTED, text) if self._pattern is not None else text
+
+    def data(self, data: Any) -> Any:
+        """A copy of JSON-like data with every string (keys too) redacted."""
+        if isinstance(data, str):
+            return self(data)
+        if isinstance(data, Mapping):
+            return {self(str(k)): self.data(v) for k, v in data.items()}
+        if isinstance(data, list | tuple):
+            return [self.data(item) for item in data]
+        return data
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
     """`text` with every secret (also percent-, JSON- and HTML-encoded) replaced."""
-    variants: set[str] = set()
-    for secret in secrets:
-        if not secret or len(secret) < MIN_SECRET_CHARS:
-            continue
-        variants.update({secret, quote(secret, safe=""), quote_plus(secret),
-                         json.dumps(secret)[1:-1], html.escape(secret)})
-    for variant in sorted(variants, key=len, reverse=True):
-        text = text.replace(variant, REDACTED)
-    return text
+    return Redactor(secrets)(text)
 
 
 def redact_data(data: Any, secrets: Iterable[str]) -> Any:
     """A copy of JSON-like data with every string (keys too) redacted."""
-    secrets = list(secrets)
-    if isinstance(data, str):
-        return redact(data, secrets)
-    if isinstance(data, Mapping):
-        return {redact(str(k), secrets): redact_data(v, secrets) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [redact_data(item, secrets) for item in data]
-    return data
+    return Redactor(secrets).data(data)
 
 
 def _plain(data: Any) -> Any:

@@ -14,6 +14,7 @@ from parity.reports.html import write_html
 from parity.reports.summary import (
     REDACTED,
     SCHEMA_VERSION,
+    Redactor,
     Summary,
     read_json,
     redact,
@@ -183,6 +184,15 @@ def test_redact() -> None:
     assert redact(f"postgres://u:{PASSWORD}@h/db", [PASSWORD]) == f"postgres://u:{REDACTED}@h/db"
     assert redact("postgres://u:s3cr3t%2Fpass%2Bword@h", [PASSWORD]) == f"postgres://u:{REDACTED}@h"
     assert redact("a 1 b", ["1", ""]) == "a 1 b"  # too short to tell apart from text
+
+
+def test_redactor_takes_secrets_literally_and_whole() -> None:
+    # Regex metacharacters are text; a secret containing another is replaced whole.
+    scrub = Redactor(["a.b*c", "token-1234", "token-1234-extended"])
+    assert scrub("x a.b*c y axbbc") == f"x {REDACTED} y axbbc"
+    assert scrub("token-1234-extended and token-1234") == f"{REDACTED} and {REDACTED}"
+    assert scrub.data({"token-1234": ["a.b*c", 3, None]}) == {REDACTED: [REDACTED, 3, None]}
+    assert Redactor([])("nothing to hide") == "nothing to hide"
 
 
 def test_failed_counts_unexpected_failing_facts_only() -> None:

@@ -44,7 +44,7 @@ from parity.environments.local import LocalServer
 from parity.environments.postgres.server import Postgres
 from parity.environments.runs import Run
 from parity.environments.stack.stack import Stack
-from parity.environments.startup import run_parallel
+from parity.environments.startup import Alongside, run_parallel
 from parity.machine import standins
 from parity.machine.engine import client as engine_client
 from parity.support import proc
@@ -104,6 +104,7 @@ class ParitySession:
         self._exit = contextlib.ExitStack()
         self._facts_future: Future[tuple[dict[str, object], dict[str, object]]] | None = None
         self._old_handlers: dict[int, Any] = {}
+        self._alongside = Alongside()
 
     # --- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> ParitySession:
@@ -130,6 +131,8 @@ class ParitySession:
         self._exit.callback(self.run.finish)
         proc.register_groups_in(self.run.dir)
         self._exit.callback(proc.register_groups_in, None)
+        # The stack goes down alongside the dev server and Postgres; the run ends after it.
+        self._exit.callback(self._alongside.join)
         self.progress(f"parity run {self.run.id}")
 
         want_stack = "stack" in self.wanted
@@ -188,7 +191,8 @@ class ParitySession:
         database = self._database("stack")
         stack = self.stack = self._enter(Stack(self.config, database.env("container"), run=self._run(),
                                                images=images, progress=self.progress,
-                                               frontend_built=pending.all_built if pending else None))
+                                               frontend_built=pending.all_built if pending else None),
+                                         alongside=True)
         self._ready("stack", Environment("stack", stack.base_url, database.url("local"),
                                          f"docker://{stack.container_name()}", stack.logs,
                                          ca_bundle=stack.ca_bundle), started)
@@ -262,6 +266,10 @@ class ParitySession:
         with self.timings.phase("postgres"):
             self.postgres = self._enter(Postgres(self._run().id, log=self.progress, run=self._run(),
                                                  docker_gateway=gateway))
+        if self.postgres.external:
+            # Its databases are dropped at teardown: not while the stack's app is connected.
+            with _exit_lock:
+                self._exit.callback(self._alongside.join)
         return self.postgres
 
     def describe(self) -> dict[str, Any]:
@@ -296,8 +304,9 @@ class ParitySession:
         self._pending_images.finished()
         return self.images
 
-    def _enter(self, resource: AbstractContextManager[T]) -> T:
-        """Enter a resource and register its exit; thread-safe (ExitStack calls are serialized)."""
+    def _enter(self, resource: AbstractContextManager[T], *, alongside: bool = False) -> T:
+        """Enter a resource and register its exit; thread-safe (ExitStack calls are serialized).
+        `alongside`: its exit runs in a thread while the teardown goes on (see Alongside)."""
         value = resource.__enter__()
         name = getattr(resource, "name", type(resource).__name__.lower())
 
@@ -306,8 +315,12 @@ class ParitySession:
             with self.timings.phase(f"teardown {name}"):
                 return resource.__exit__(kind, exc, tb)
 
+        def exit_alongside(kind: type[BaseException] | None, exc: BaseException | None,
+                           tb: TracebackType | None) -> None:
+            self._alongside.start(name, lambda: exit_timed(kind, exc, tb))
+
         with _exit_lock:
-            self._exit.push(exit_timed)
+            self._exit.push(exit_alongside if alongside else exit_timed)
         return value
 
     # --- teardown --------------------------------------------------------------------------

@@ -111,3 +111,35 @@ def signals_deferred() -> Iterator[Deferred]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+class Alongside:
+    """Teardown steps that run in threads while the next ones go on (the stack's `compose
+    down` while the dev server stops and Postgres goes); `join` waits for them all and raises
+    the first error one of them had."""
+
+    def __init__(self) -> None:
+        self._running: list[tuple[threading.Thread, list[BaseException]]] = []
+
+    def start(self, name: str, step: Callable[[], object]) -> None:
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                step()
+            except BaseException as error:  # handed to join(), in the thread that tears down
+                errors.append(error)
+
+        thread = threading.Thread(target=run, name=f"parity-teardown-{name}")
+        thread.start()
+        self._running.append((thread, errors))
+
+    def join(self) -> None:
+        running, self._running = self._running, []
+        first: BaseException | None = None
+        for thread, errors in running:
+            thread.join()
+            if errors and first is None:
+                first = errors[0]
+        if first is not None:
+            raise first

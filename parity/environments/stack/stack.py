@@ -299,10 +299,10 @@ class Stack:
                     continue
                 raise StartupError("stack", "compose up", _port_hint(_last_line(error.output)),
                                    tail(error.output + "\n" + self.logs())) from None
-        mapping = self.compose("port", self.entry_service, str(self.entry_port),
-                               timeout=30, what="compose port").strip()
-        self.port = int(mapping.rsplit(":", 1)[1])
-        self.app_port = self._published_app_port()
+        published = containerstate.published_ports(self._containers())
+        self.port = published.get((self.entry_service, self.entry_port)) or self._compose_port()
+        self.app_port = (published.get((self.app_service, self.internal_app_port))
+                         or self._published_app_port())
 
         ready = StartWatch(
             containers=self._containers, service_logs=self.service_logs,
@@ -315,6 +315,13 @@ class Stack:
         self.timings["up"] = round(time.monotonic() - started, 3)
         self.progress(f"stack: serving at {self.base_url} (up in {time.monotonic() - started:.1f}s, "
                       f"answered after {waited:.1f}s)")
+
+    def _compose_port(self) -> int:
+        """`compose port` for the entry: where the containers' inspect data did not tell
+        (a container restarting just then); it fails the start if the port is not published."""
+        mapping = self.compose("port", self.entry_service, str(self.entry_port),
+                               timeout=30, what="compose port").strip()
+        return int(mapping.rsplit(":", 1)[1])
 
     def _published_app_port(self) -> int:
         """Best effort: without it only the layer of a divergence stays unknown."""

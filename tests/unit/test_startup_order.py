@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from parity.environments.startup import run_parallel
+from parity.environments.startup import Alongside, run_parallel
 from parity.support import proc
 
 
@@ -57,3 +57,19 @@ def test_a_failure_lets_the_image_build_end_and_starts_nothing_that_waited(
                  finish=("images",))
     assert ended == ["images"]  # not cancelled mid-build; the stack never started
     assert proc.cancelled()  # and the rest was cancelled after it
+
+
+def test_alongside_teardown_runs_while_the_next_steps_go_on_and_join_raises_its_error() -> None:
+    stack_may_finish = threading.Event()
+    order: list[str] = []
+    alongside = Alongside()
+    alongside.start("stack", lambda: (stack_may_finish.wait(5), order.append("stack down")))
+    order.append("postgres down")  # not held up by the stack's teardown
+    stack_may_finish.set()
+    alongside.join()
+    assert order == ["postgres down", "stack down"]
+
+    alongside.start("stack", lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        alongside.join()
+    alongside.join()  # each error is raised once

@@ -117,13 +117,15 @@ COPY {WHEELS_DIR}/ /wheels/
 # install all of it, offline. The base
 # image's own pip installs into the venv (`--python`, pip >= 22.3): seeding the venv with
 # ensurepip would double this step's time. Without such a pip, ensurepip it is (the version
-# is read, not tried: `pip --version` would start pip twice, 0.4 s). pip compiles
+# is read first: trying `pip --python` starts pip twice, 0.4 s, and is only the fallback for a
+# pip whose version cannot be read). pip compiles
 # the bytecode one file at a time; compileall on every core does the same in half the time
 # (and, like pip, leaves a file it cannot compile uncompiled). One RUN for all of it: the
 # classic builder starts a container for each.
 RUN useradd --uid {APP_UID} --user-group --create-home {APP_USER} \\
  && python3 -m venv --without-pip {VENV} \\
- && if python3 -c '{_PIP_HAS_PYTHON_OPTION}' 2>/dev/null; \\
+ && if python3 -c '{_PIP_HAS_PYTHON_OPTION}' 2>/dev/null \\
+       || python3 -m pip --python {VENV}/bin/python --version >/dev/null 2>&1; \\
     then set -- python3 -m pip --python {VENV}/bin/python; \\
     else {VENV}/bin/python -m ensurepip --default-pip >/dev/null && set -- {VENV}/bin/pip; fi \\
  && "$@" install --no-index --find-links /wheels --no-cache-dir --no-compile \\

@@ -244,8 +244,9 @@ class ParityPlugin:
         if error is None:
             return
         secrets = self.runner.secrets()  # an app may print its DATABASE_URL as it fails
-        details = [parity_report.redact(line, secrets) for line in str(error).splitlines()[1:]]
-        message = parity_report.redact(f"parity: {error.one_line()}", secrets)
+        scrub = parity_report.Redactor(secrets)
+        details = [scrub(line) for line in str(error).splitlines()[1:]]
+        message = scrub(f"parity: {error.one_line()}")
         if self.worker:  # -n: the controller says it and stops the run (testnodedown)
             self.config.workeroutput[STARTUP_ERROR_OUTPUT] = {  # type: ignore[attr-defined]
                 "message": message, "details": details, "exit_code": error.exit_code}

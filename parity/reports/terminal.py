@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from parity.comparison.compare import Difference, Verdict
 from parity.reports.diffview import side_by_side_rows
-from parity.reports.summary import Summary, counts_line, declared_rows, exchange_label, policy_notes, redact
+from parity.reports.summary import Redactor, Summary, counts_line, declared_rows, exchange_label, policy_notes
 
 MAX_TERMINAL_VERDICTS = 20
 MAX_TERMINAL_DIFFERENCES = 5
@@ -26,7 +26,6 @@ FOCUS_CONTEXT = 12
 
 def terminal_lines(summary: Summary, width: int = 100, secrets: Iterable[str] = ()) -> list[str]:
     """Counts first, the declared differences, one block per failing verdict, then facts."""
-    secrets = list(secrets)
     lines = [counts_line(summary)]
     severities = [f.get("severity") for f in summary.facts]
     if summary.facts:
@@ -75,7 +74,8 @@ def terminal_lines(summary: Summary, width: int = 100, secrets: Iterable[str] = 
         lines += [f"    {detail}" for detail in details[:MAX_FACT_DETAILS]]
         if len(details) > MAX_FACT_DETAILS:
             lines.append(f"    … {len(details) - MAX_FACT_DETAILS} more (see the HTML report)")
-    return [_fit(redact(line, secrets), width) for line in lines]
+    scrub = Redactor(secrets)
+    return [_fit(scrub(line), width) for line in lines]
 
 
 def _row(mark: str, left: str | None, right: str | None, width: int) -> str:

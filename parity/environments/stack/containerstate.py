@@ -61,14 +61,15 @@ def published_ports(containers: list[Any]) -> dict[tuple[str, int], int]:
     """(service, container port) -> host port, for every published TCP port of the containers
     (inspect data, as `containers.list` gives it): what `compose port` prints, without starting
     the CLI once per port. A scaled service counts with its first replica, as there."""
+    def labels(container: Any) -> dict[str, str]:
+        return (container.attrs.get("Config") or {}).get("Labels") or {}
+
     def number(container: Any) -> int:
-        labels = (container.attrs.get("Config") or {}).get("Labels") or {}
-        return int(labels.get("com.docker.compose.container-number") or 0)
+        return int(labels(container).get("com.docker.compose.container-number") or 0)
 
     found: dict[tuple[str, int], int] = {}
     for container in sorted(containers, key=number):
-        labels = (container.attrs.get("Config") or {}).get("Labels") or {}
-        service = labels.get("com.docker.compose.service")
+        service = labels(container).get("com.docker.compose.service")
         ports = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
         for key, bindings in ports.items():
             port, _, protocol = key.partition("/")

@@ -300,7 +300,8 @@ class Stack:
                 raise StartupError("stack", "compose up", _port_hint(_last_line(error.output)),
                                    tail(error.output + "\n" + self.logs())) from None
         published = containerstate.published_ports(self._containers())
-        self.port = published.get((self.entry_service, self.entry_port)) or self._compose_port()
+        self.port = (published.get((self.entry_service, self.entry_port))
+                     or self._compose_port(self.entry_service, self.entry_port))
         self.app_port = (published.get((self.app_service, self.internal_app_port))
                          or self._published_app_port())
 
@@ -316,19 +317,16 @@ class Stack:
         self.progress(f"stack: serving at {self.base_url} (up in {time.monotonic() - started:.1f}s, "
                       f"answered after {waited:.1f}s)")
 
-    def _compose_port(self) -> int:
-        """`compose port` for the entry: where the containers' inspect data did not tell
-        (a container restarting just then); it fails the start if the port is not published."""
-        mapping = self.compose("port", self.entry_service, str(self.entry_port),
-                               timeout=30, what="compose port").strip()
+    def _compose_port(self, service: str, port: int) -> int:
+        """`compose port`, where the containers' inspect data did not tell (a container
+        restarting just then); CommandError if the port is not published."""
+        mapping = self.compose("port", service, str(port), timeout=30, what="compose port").strip()
         return int(mapping.rsplit(":", 1)[1])
 
     def _published_app_port(self) -> int:
         """Best effort: without it only the layer of a divergence stays unknown."""
         try:
-            mapping = self.compose("port", self.app_service, str(self.internal_app_port),
-                                   timeout=30, what="compose port", check=False).strip()
-            return int(mapping.rsplit(":", 1)[1])
+            return self._compose_port(self.app_service, self.internal_app_port)
         except (CommandError, ValueError, IndexError):
             self.progress(f"stack: {self.app_service}:{self.internal_app_port} is not published; "
                           "divergences will not be traced to a layer")

@@ -5,7 +5,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from parity.environments.stack.containerstate import parse_listening, published_ports
+import pytest
+
+from parity.environments.stack.containerstate import parse_listening, published_ports, raise_if_stopped
+from parity.support.errors import StartupError
 
 
 def _container(service: str, number: int, ports: dict[str, Any]) -> SimpleNamespace:
@@ -42,3 +45,25 @@ def test_parse_listening() -> None:
         "   1: 0100007F:1F40 0100007F:A0B2 01 00000000:00000000\n"  # 8000, ESTABLISHED
     )
     assert parse_listening(table) == {8080}
+
+
+def _stopped(service: str, status: str, exit_code: int) -> SimpleNamespace:
+    return SimpleNamespace(name=f"p-{service}-1", status=status,
+                           labels={"com.docker.compose.service": service},
+                           attrs={"State": {"ExitCode": exit_code, "Restarting": status == "restarting"},
+                                  "RestartCount": 3})
+
+
+def test_a_crashed_app_is_named_before_the_entry_that_stopped_with_it() -> None:
+    # Newest first, as the engine lists them: nginx exited because the app it proxies to is gone.
+    containers = [_stopped("frontend", "exited", 1), _stopped("app", "restarting", 3)]
+    logs = {"app": "Traceback\nRuntimeError: TINYAPP_CRASH is set\n",
+            "frontend": "host not found in upstream \"app:8000\"\n"}
+    with pytest.raises(StartupError) as raised:
+        raise_if_stopped(containers, logs.__getitem__, "frontend")
+    assert "service app keeps restarting (exit 3) during start-up" in str(raised.value)
+    assert "TINYAPP_CRASH is set" in str(raised.value)
+
+    with pytest.raises(StartupError, match="service frontend exited"):  # alone, it is the cause
+        raise_if_stopped(containers[:1], logs.__getitem__, "frontend")
+    raise_if_stopped([], logs.__getitem__, "frontend")  # nothing stopped: nothing raised

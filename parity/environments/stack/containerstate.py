@@ -107,6 +107,19 @@ def stopped_services(containers: list[Any]) -> list[Stopped]:
     return found
 
 
+def raise_if_stopped(containers: list[Any], service_logs: Callable[[str], str], entry_service: str) -> None:
+    """A service that exited or crash-loops during start-up ends it, with the reason from its
+    log. The entry service is named last: it usually stops because one behind it did (nginx
+    cannot resolve the app it proxies to while that crash-loops)."""
+    stopped = sorted(stopped_services(containers), key=lambda found: found.service == entry_service)
+    if stopped:
+        first = stopped[0]
+        logs = service_logs(first.service)
+        why = telling_line(logs)
+        raise StartupError("stack", "start", f"service {first.describe()} during start-up"
+                           + (f": {why}" if why else "; its log is empty"), tail(logs))
+
+
 class StartWatch:
     """The readiness check of a starting stack's entry service. It fails fast instead of
     waiting out the ready timeout: when a service exits (or crash-loops) during start-up, and
@@ -130,13 +143,7 @@ class StartWatch:
         self.next_port_check = 0.0
 
     def ready(self) -> bool:
-        stopped = stopped_services(self.containers())
-        if stopped:
-            first = stopped[0]
-            logs = self.service_logs(first.service)
-            why = telling_line(logs)
-            raise StartupError("stack", "start", f"service {first.describe()} during start-up"
-                               + (f": {why}" if why else "; its log is empty"), tail(logs))
+        raise_if_stopped(self.containers(), self.service_logs, self.entry_service)
         try:
             if answers(self.url, verify=self.verify):
                 return True

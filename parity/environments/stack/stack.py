@@ -300,8 +300,12 @@ class Stack:
                 raise StartupError("stack", "compose up", _port_hint(_last_line(error.output)),
                                    tail(error.output + "\n" + self.logs())) from None
         published = containerstate.published_ports(self._containers())
-        self.port = (published.get((self.entry_service, self.entry_port))
-                     or self._compose_port(self.entry_service, self.entry_port))
+        try:
+            self.port = (published.get((self.entry_service, self.entry_port))
+                         or self._compose_port(self.entry_service, self.entry_port))
+        except CommandError:  # the entry is not running: a service that crashed says why
+            containerstate.raise_if_stopped(self._containers(), self.service_logs, self.entry_service)
+            raise
         self.app_port = (published.get((self.app_service, self.internal_app_port))
                          or self._published_app_port())
 

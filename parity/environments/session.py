@@ -23,11 +23,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from parity.comparison.noise import NoiseRules
 from parity.configuration import ParityConfig
@@ -49,6 +48,9 @@ from parity.machine import standins
 from parity.machine.engine import client as engine_client
 from parity.support import proc
 from parity.support.interrupts import raise_interrupt
+
+if TYPE_CHECKING:
+    from parity.facts.gather import Gathering, Side
 
 T = TypeVar("T")
 ENVIRONMENTS = ("local", "stack")
@@ -102,7 +104,7 @@ class ParitySession:
         self._databases: dict[str, Any] = {}
         self.timings = Timings()
         self._exit = contextlib.ExitStack()
-        self._facts_future: Future[tuple[dict[str, object], dict[str, object]]] | None = None
+        self._facts: Gathering | None = None
         self._old_handlers: dict[int, Any] = {}
         self._alongside = Alongside()
 
@@ -154,14 +156,17 @@ class ParitySession:
         if want_stack:
             jobs["stack"] = functools.partial(self._stack_job, started)
             needs["stack"] = ("postgres",)  # and the app image: see _stack_job
+        if "local" in self.wanted and want_stack:
+            from parity.facts.gather import Gathering  # here: not in a start-up thread
+
+            self._facts = Gathering()
+            self._exit.callback(self._facts.close)
         with self.timings.phase("environments"):
             run_parallel(jobs, needs, finish=("images",))
         self.local = self.locals.get("local")
         for side in (*self.locals.values(), self.stack):
             if side is not None:
                 self.timings.phases.update({f"{side.name} {step}": s for step, s in side.timings.items()})
-        if self.local is not None and self.stack is not None:
-            self._start_facts(self._databases)
         self.timings.phases["startup"] = round(time.monotonic() - started, 3)
         self.progress(f"environments ready in {time.monotonic() - started:.1f}s: "
                       + ", ".join(f"{e.name} {e.base_url}" for e in self.environments.values()))
@@ -204,6 +209,8 @@ class ParitySession:
         self.environments[name] = environment
         self.timings.phases[f"{name} ready"] = round(time.monotonic() - started, 3)
         self.on_ready(name, environment)
+        if self._facts is not None and name in ENVIRONMENTS:
+            self._facts.start(self._facts_side(name))
 
     def _choose_base_images(self, *, strict: bool) -> None:
         """The configured base images, or parity's stand-ins where they are not available.
@@ -217,35 +224,35 @@ class ParitySession:
             if choice.note:
                 self.progress(choice.note)
 
-    def _start_facts(self, databases: dict[str, Any]) -> None:
-        """Gather environment facts in a background thread, alongside the tests."""
-        from parity.facts.gather import Side, gather_both
+    def _facts_side(self, name: str) -> Side:
+        """Where and how to gather one side's environment facts."""
+        from parity.facts.gather import Side  # imported already, with Gathering
 
-        assert self.local is not None and self.stack is not None and self.local.process is not None
-        requirements = os.path.relpath(self.config.requirements, self.config.project_dir)
         settings = self.config.settings if self.config.app == "django" else None
-        local = Side("local", "local://", self.local.python, self.local.process.pid,
-                     str(self.config.project_dir), databases["local"].url("local"),
-                     self.local.environ(), settings, requirements, str(self._run().tmp))
-        stack = Side("stack", self.environments["stack"].host_spec, "python", None,
-                     "" if self.config.stack.user_owned else "/srv/app",
-                     databases["stack"].url("local"), None, settings, requirements)
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parity-facts")
-        self._facts_future = pool.submit(self._gather_facts, gather_both, local, stack)
-        pool.shutdown(wait=False)
-
-    def _gather_facts(self, gather: Callable[..., T], *sides: Any) -> T:
-        with self.timings.phase("facts (gathered)"):
-            return gather(*sides)
+        requirements = os.path.relpath(self.config.requirements, self.config.project_dir)
+        database = self._databases[name].url("local")
+        if name == "local":
+            local = self.locals["local"]
+            assert local.process is not None
+            return Side("local", "local://", local.python, local.process.pid,
+                        str(self.config.project_dir), database, local.environ(), settings,
+                        requirements, str(self._run().tmp))
+        return Side("stack", self.environments["stack"].host_spec, "python", None,
+                    "" if self.config.stack.user_owned else "/srv/app", database, None, settings,
+                    requirements)
 
     def facts(self) -> list[dict[str, Any]]:
         """The environment facts compared side by side (waits for the gathering to finish)."""
         from parity.facts.gather import compare_facts
 
-        if self._facts_future is None:
+        gathered = None
+        if self._facts is not None:
+            with self.timings.phase("facts (waited)"):
+                gathered = self._facts.result()
+            self.timings.phases["facts (gathered)"] = self._facts.seconds
+        if gathered is None:
             return []
-        with self.timings.phase("facts (waited)"):
-            local, stack = self._facts_future.result()
+        local, stack = gathered
         declared = {side: self.config.env_for(side) for side in ("local", "stack")}
         return [fact.to_dict() for fact in compare_facts(local, stack, self.config.facts.expected,
                                                          declared)]

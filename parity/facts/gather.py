@@ -33,7 +33,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,8 @@ APP_IMAGE, DATABASE = "app image", "database"
 """The layers (see parity.comparison.layers) a fact is about: the schema is the database's, every other
 fact describes the app container: its image, and the environment compose gives it."""
 PROBE_TIMEOUT = 25
+LOW_PRIORITY = "exec $(command -v nice >/dev/null 2>&1 && echo nice -n 10) "
+"""The probe runs beside the tests: it yields them the CPU, where the side has `nice`."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,41 @@ def gather_both(local: Side, stack: Side) -> tuple[dict[str, object], dict[str, 
         return mine.result(), theirs.result()
 
 
+class Gathering:
+    """Both sides' facts, each gathered in the background from the moment its side is ready:
+    the local side's while the stack still starts, so less of it overlaps the tests."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="parity-facts")
+        self._futures: dict[str, Future[dict[str, object]]] = {}
+        self._span: list[float] = []
+
+    def start(self, side: Side) -> None:
+        self._span.append(time.monotonic())
+        self._futures[side.name] = self._pool.submit(self._gather, side)
+
+    def close(self) -> None:
+        """No more sides: the worker threads end once their gathering (if any) is done."""
+        self._pool.shutdown(wait=False)
+
+    def _gather(self, side: Side) -> dict[str, object]:
+        try:
+            return gather(side)
+        finally:
+            self._span.append(time.monotonic())
+
+    def result(self) -> tuple[dict[str, object], dict[str, object]] | None:
+        """(local, stack) once both are in; None when a side never started."""
+        if set(self._futures) != {"local", "stack"}:
+            return None
+        return self._futures["local"].result(), self._futures["stack"].result()
+
+    @property
+    def seconds(self) -> float:
+        """From the first side's start to the last side's end (so far)."""
+        return round(max(self._span) - min(self._span), 3) if self._span else 0.0
+
+
 def _guarded(read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
         return read()
@@ -160,7 +197,7 @@ def _probe(side: Side, timeout: float) -> dict[str, Any]:
                     json.dump(dict(side.env), file)
                 args["envfile"] = path
             host = testinfra.get_host(side.host_spec)
-            result = host.run("%s -c %s %s", side.python, PROBE, json.dumps(args))
+            result = host.run(LOW_PRIORITY + "%s -c %s %s", side.python, PROBE, json.dumps(args))
     except Exception as exc:
         return _all_failed(f"could not run the probe on {side.host_spec}: {_error(exc)}")
     for line in reversed(result.stdout.splitlines()):

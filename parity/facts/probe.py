@@ -357,7 +357,7 @@ def _():
         values[key] = text
     return {"module": SETTINGS, "values": values, "sources": env_sources(settings_files())}
 
-OUT["_probe"] = {"pid": PID, "env_source": SOURCE, "seconds": TOOK}
+OUT["_probe"] = {"pid": PID, "env_source": SOURCE, "seconds": TOOK, "nice": os.nice(0)}
 sys.stdout.write("\n@@PARITY-FACTS@@" + json.dumps(OUT, sort_keys=True, default=str) + "\n")
 sys.stdout.flush()
 os._exit(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 from typing import Any
@@ -13,6 +14,7 @@ from parity.facts.gather import (
     FACT_NAMES,
     PROBE,
     Fact,
+    Gathering,
     Side,
     compare_facts,
     failures,
@@ -495,6 +497,32 @@ def test_gather_turns_every_failure_into_an_error_fact(tmp_path: Any) -> None:
         assert "error" in facts[name], name  # type: ignore[operator]
     assert "no-python" in str(facts["python"])
     assert "127.0.0.1" in str(facts["schema"])
+
+
+def test_the_probe_yields_the_cpu_to_the_tests(tmp_path: Any) -> None:
+    side = Side("local", "local://", sys.executable, None, str(tmp_path),
+                "postgresql://nobody@127.0.0.1:1/none", env={"PATH": "/usr/bin"})
+    facts: dict[str, Any] = gather(side)
+    assert facts["_probe"]["nice"] == min(19, os.nice(0) + 10)
+
+
+def test_each_sides_facts_start_when_it_is_ready_and_come_in_pairs(tmp_path: Any) -> None:
+    def side(name: str) -> Side:
+        return Side(name, "local://", sys.executable, None, str(tmp_path),
+                    "postgresql://nobody@127.0.0.1:1/none", env={"PATH": "/usr/bin", "SIDE": name})
+
+    gathering = Gathering()
+    try:
+        gathering.start(side("local"))
+        assert gathering.result() is None  # the stack never came up: no facts to compare
+        gathering.start(side("stack"))
+        both = gathering.result()
+    finally:
+        gathering.close()
+    assert both is not None
+    local, stack = both
+    assert local["_meta"]["side"] == "local" and stack["_meta"]["side"] == "stack"  # type: ignore[index]
+    assert gathering.seconds >= max(local["_meta"]["seconds"], stack["_meta"]["seconds"])  # type: ignore[index]
 
 
 SPLIT_SETTINGS = '''

@@ -190,10 +190,11 @@ class ParitySession:
         return job
 
     def _stack_job(self, started: float) -> Stack:
-        # The release step runs in the app image while the frontend image builds.
+        # The database is made while the images build; the release step runs in the app image
+        # while the frontend image builds.
+        database = self._database("stack")
         pending = self._pending_images
         images = pending.app_image() if pending is not None else None
-        database = self._database("stack")
         stack = self.stack = self._enter(Stack(self.config, database.env("container"), run=self._run(),
                                                images=images, progress=self.progress,
                                                frontend_built=pending.all_built if pending else None),

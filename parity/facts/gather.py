@@ -129,9 +129,17 @@ def gather(side: Side, *, timeout: float = PROBE_TIMEOUT) -> dict[str, object]:
 
 
 def gather_both(local: Side, stack: Side) -> tuple[dict[str, object], dict[str, object]]:
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="facts") as pool:
-        mine, theirs = pool.submit(gather, local), pool.submit(gather, stack)
-        return mine.result(), theirs.result()
+    """Both sides at once, in parallel: a Gathering started with both."""
+    gathering = Gathering()
+    try:
+        gathering.start(local)
+        gathering.start(stack)
+        both = gathering.result()
+    finally:
+        gathering.close()
+    if both is None:
+        raise ValueError(f"sides named local and stack, not {local.name} and {stack.name}")
+    return both
 
 
 class Gathering:

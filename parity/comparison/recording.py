@@ -186,6 +186,10 @@ class RecordingSession(requests.Session):
         `keep_connections`: reuse this process's connections to the base URL's origin across
         sessions, where the server announces keep-alive (see `_after_response`)."""
         super().__init__()
+        # The environments are on this machine: a proxy, netrc or CA bundle from the shell's
+        # environment (HTTP_PROXY without 127.0.0.1 in NO_PROXY, REQUESTS_CA_BUNDLE) must not
+        # take their traffic elsewhere or override the run's own CA.
+        self.trust_env = False
         self.base_url = base_url.rstrip("/")
         self.recording = recording
         self.timeout = timeout
@@ -221,8 +225,6 @@ class RecordingSession(requests.Session):
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
         kwargs = {**dict(zip(_POSITIONAL, args, strict=False)), **kwargs}
-        if kwargs.get("verify") is None and isinstance(self.verify, str):
-            kwargs["verify"] = self.verify  # else REQUESTS_CA_BUNDLE in the environment would win
         method_name = (method.decode() if isinstance(method, bytes) else method).upper()
         if method_name not in _SAFE_METHODS:
             kwargs["headers"] = self._with_origin(kwargs.get("headers"))

@@ -18,5 +18,7 @@ def answers(url: str, *, timeout: float = 2.0, bad_statuses: tuple[int, ...] = (
             verify: bool | str = True) -> bool:
     """True once `url` returns an HTTP response that is not a gateway error (`verify`: the
     CA bundle an https URL's certificate must chain to)."""
-    response = requests.get(url, timeout=timeout, allow_redirects=False, verify=verify)
+    with requests.Session() as session:
+        session.trust_env = False  # a loopback probe never goes through the shell's proxy
+        response = session.get(url, timeout=timeout, allow_redirects=False, verify=verify)
     return response.status_code not in bad_statuses

@@ -22,6 +22,7 @@ from parity.comparison.recording import (
     base_test_id,
     short_failure,
 )
+from parity.support.net import answers
 
 
 class _App(BaseHTTPRequestHandler):
@@ -150,6 +151,21 @@ def test_connection_error_is_recorded_then_reraised() -> None:
     assert exchange.status is None
     assert exchange.error is not None and exchange.error.startswith("ConnectionError: ")
     assert exchange.path == "/nothing"
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
+def test_a_proxy_in_the_shell_never_carries_the_environments_traffic(
+        base_url: str, monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    """Corporate shells set HTTP_PROXY, often without 127.0.0.1 in NO_PROXY: requests would
+    send the test's and the readiness probe's loopback traffic to that proxy (here a closed
+    port: a ProxyError)."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, f"http://127.0.0.1:{_closed_port()}")
+    assert answers(base_url + "/json")
+    with _session(base_url) as http:
+        assert http.get("/json").status_code == 200
+    assert [exchange.status for exchange in http.recording.exchanges] == [200]
 
 
 def test_redirect_to_an_unreachable_host_records_the_hop_and_the_failure(base_url: str) -> None:

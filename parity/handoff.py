@@ -173,7 +173,7 @@ class Handoff:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
         try:
             with os.fdopen(fd, "w") as out:
-                json.dump(data, out)
+                out.write(json.dumps(data))  # one shot: the C encoder (json.dump streams in Python)
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

@@ -130,6 +130,8 @@ def gather(side: Side, *, timeout: float = PROBE_TIMEOUT) -> dict[str, object]:
 
 def gather_both(local: Side, stack: Side) -> tuple[dict[str, object], dict[str, object]]:
     """Both sides at once, in parallel: a Gathering started with both."""
+    if (local.name, stack.name) != ("local", "stack"):  # a Gathering keys its sides by name
+        raise ValueError(f"sides named local and stack, not {local.name} and {stack.name}")
     gathering = Gathering()
     try:
         gathering.start(local)
@@ -137,8 +139,7 @@ def gather_both(local: Side, stack: Side) -> tuple[dict[str, object], dict[str, 
         both = gathering.result()
     finally:
         gathering.close()
-    if both is None:
-        raise ValueError(f"sides named local and stack, not {local.name} and {stack.name}")
+    assert both is not None
     return both
 
 
